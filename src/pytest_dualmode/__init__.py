@@ -1,0 +1,1 @@
+"""pytest-dualmode: one system-test suite, run locally, against staging, or inside the VPC from Lambda."""

@@ -1,0 +1,1 @@
+"""pytest-dualmode's pytest entry point (being written)."""
