@@ -1,1 +1,145 @@
-"""pytest-dualmode's pytest entry point (being written)."""
+"""pytest-dualmode's pytest entry point: options, markers, the report header and the run's checks.
+
+This module is imported by every pytest run of every user who installed the plugin (in Lambda
+too), so it imports nothing heavy: grpc, boto3 and moto load only inside the fixtures that use them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pytest_dualmode import settings as _settings
+from pytest_dualmode.fixtures import (
+    _dualmode_http_adapter,
+    dualmode_grpc_addr,
+    dualmode_http_url,
+    dualmode_local_stack,
+    dualmode_service,
+    dualmode_settings,
+    dualmode_signer,
+    dualmode_target,
+    dynamodb,
+    dynamodb_endpoint,
+    grpc_channel,
+    http,
+)
+from pytest_dualmode.settings import SETTINGS_KEY, Settings
+
+__all__ = [
+    "_dualmode_http_adapter",
+    "dualmode_grpc_addr",
+    "dualmode_http_url",
+    "dualmode_local_stack",
+    "dualmode_service",
+    "dualmode_settings",
+    "dualmode_signer",
+    "dualmode_target",
+    "dynamodb",
+    "dynamodb_endpoint",
+    "grpc_channel",
+    "http",
+]
+
+MARKERS = (
+    "local_only: run this test only in local mode (skipped against a remote target)",
+    "remote_only: run this test only against a remote target (skipped in local mode)",
+    "destructive: this test changes or deletes shared data; skipped remotely unless --allow-destructive",
+)
+
+# Local mode forces these so that nothing in the run (the service, the tests, boto3) can reach real AWS.
+_FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIDLOCALDUALMODEFAKE",
+    "AWS_SECRET_ACCESS_KEY": "dualmode-local-fake",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+_UNSET_IN_LOCAL = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+                   "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                   "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
+_SAVED_ENV = pytest.StashKey[dict[str, str | None]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the dualmode options (each also an ini key and a ``DUALMODE_*`` variable)."""
+    _settings.add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Resolve the settings once, register the markers, and force fake AWS credentials locally."""
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    settings = _settings.from_config(config)
+    config.stash[SETTINGS_KEY] = settings
+    if not settings.is_remote:
+        region = settings.aws_region or _FAKE_ENV["AWS_REGION"]
+        forced = {**_FAKE_ENV, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+        config.stash[_SAVED_ENV] = {k: os.environ.get(k) for k in (*forced, *_UNSET_IN_LOCAL)}
+        os.environ.update(forced)
+        for key in _UNSET_IN_LOCAL:
+            os.environ.pop(key, None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give the environment back as it was (the Lambda handler runs many sessions in one process)."""
+    saved = config.stash.get(_SAVED_ENV, None)
+    if saved is None:
+        return
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say where this run goes: the mode, the addresses, and how requests are signed."""
+    s: Settings = config.stash[SETTINGS_KEY]
+    signing = "off (--no-sigv4)" if s.no_sigv4 else f"SigV4 {s.sigv4_service}"
+    if s.is_remote:
+        grpc_part = f"{s.addr} ({'plaintext' if s.grpc_plaintext else 'TLS'})" if s.addr else "-"
+        return [f"dualmode: remote, grpc {grpc_part}, http {s.http_addr or '-'}, signing {signing}"
+                f"{', region ' + s.aws_region if s.aws_region else ''}"]
+    ddb = s.dynamodb_endpoint or "embedded (moto)"
+    return [f"dualmode: local, dynamodb {ddb}, servers on 127.0.0.1 started on first use, signing {signing} "
+            "(fake credentials, verified locally)"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests whose markers exclude this mode, with a reason that says how to run them."""
+    s: Settings = config.stash[SETTINGS_KEY]
+    for item in items:
+        if s.is_remote and item.get_closest_marker("local_only"):
+            item.add_marker(pytest.mark.skip(reason="local_only: skipped against a remote target"))
+        elif not s.is_remote and item.get_closest_marker("remote_only"):
+            item.add_marker(pytest.mark.skip(reason="remote_only: needs --addr/--http-addr"))
+        elif s.is_remote and not s.allow_destructive and item.get_closest_marker("destructive"):
+            item.add_marker(pytest.mark.skip(
+                reason="destructive: not run against a remote target without --allow-destructive"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remote mode: stop the whole run at once when credentials are missing or a target is unreachable."""
+    config = session.config
+    s: Settings = config.stash[SETTINGS_KEY]
+    if not s.is_remote or config.option.collectonly or getattr(config.option, "help", False):
+        return
+    from pytest_dualmode.frontdoor import build_signer
+
+    build_signer(config)
+    if hasattr(config, "workerinput"):  # pytest-xdist workers: the controller already checked
+        return
+    from pytest_dualmode.remote import check_reachable
+
+    problems = check_reachable(s)
+    if problems:
+        raise pytest.UsageError(
+            "the remote target is unreachable:\n  " + "\n  ".join(problems)
+            + "\nCheck the address and that the service is up (and reachable from here), or raise "
+            "--connect-timeout."
+        )

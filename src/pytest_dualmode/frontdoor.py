@@ -1,0 +1,121 @@
+"""Where the plugin meets SigV4: the signer of this run, and the local front door that verifies it.
+
+Locally, every run signs with freshly generated fake credentials and the local servers verify each
+request like an IAM-auth front door (VPC Lattice, API Gateway) would, so the signing path runs and
+is checked on every laptop. Remotely, the signer uses botocore's credential chain.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pytest_dualmode.local.dynamodb import FAKE_REGION
+from pytest_dualmode.settings import SETTINGS_KEY, Settings
+
+
+@dataclass(frozen=True)
+class LocalKey:
+    """The fake credentials of one local run (never real, never printed)."""
+
+    access_key_id: str = field(default_factory=lambda: "AKIDLOCAL" + secrets.token_hex(6).upper())
+    secret_access_key: str = field(default_factory=lambda: secrets.token_urlsafe(30), repr=False)
+
+
+@dataclass(frozen=True)
+class FrontDoor:
+    """The local verifier, as a WSGI wrapper and gRPC server interceptors."""
+
+    wsgi_middleware: Callable[[Any], Any]
+    grpc_interceptors: list[Any]
+
+
+_KEY = pytest.StashKey[LocalKey]()
+_SIGNER = pytest.StashKey[Any]()
+
+
+def _local_key(config: pytest.Config) -> LocalKey:
+    if _KEY not in config.stash:
+        config.stash[_KEY] = LocalKey()
+    return config.stash[_KEY]
+
+
+def _region(settings: Settings) -> str:
+    return settings.aws_region or FAKE_REGION
+
+
+def local_front_door(config: pytest.Config) -> FrontDoor | None:
+    """The verifier for the local servers, or None with ``--no-sigv4``."""
+    settings = config.stash[SETTINGS_KEY]
+    if settings.no_sigv4:
+        return None
+    from pytest_dualmode.sigv4.verifier import SigV4ServerInterceptor, SigV4WsgiMiddleware, Verifier
+
+    key = _local_key(config)
+    verifier = Verifier(
+        {key.access_key_id: (key.secret_access_key, None)},
+        service=settings.sigv4_service,
+        region=_region(settings),
+    )
+    return FrontDoor(
+        wsgi_middleware=lambda app: SigV4WsgiMiddleware(app, verifier),
+        grpc_interceptors=[SigV4ServerInterceptor(verifier)],
+    )
+
+
+def build_signer(config: pytest.Config) -> Any:
+    """Build (once) and return the run's signer; raises :class:`pytest.UsageError` without credentials."""
+    if _SIGNER in config.stash:
+        return config.stash[_SIGNER]
+    settings = config.stash[SETTINGS_KEY]
+    signer: Any = None
+    if not settings.no_sigv4:
+        if settings.is_remote:
+            from pytest_dualmode.sigv4.credentials import CredentialsError
+            from pytest_dualmode.sigv4.credentials import build_signer as chain_signer
+
+            try:
+                signer = chain_signer(
+                    region=settings.aws_region, service=settings.sigv4_service, profile=settings.aws_profile
+                )
+            except CredentialsError as exc:
+                raise pytest.UsageError(f"remote mode signs every request with SigV4, but {exc}") from None
+        else:
+            from botocore.credentials import Credentials
+
+            from pytest_dualmode.sigv4.signer import Signer
+
+            key = _local_key(config)
+            signer = Signer(
+                Credentials(key.access_key_id, key.secret_access_key),
+                _region(settings),
+                settings.sigv4_service,
+                sign_payload=settings.sigv4_service == "execute-api",
+            )
+    config.stash[_SIGNER] = signer
+    return signer
+
+
+signer_for = build_signer
+
+
+def grpc_signing_interceptors(signer: Any, authority: str, secure: bool) -> list[Any]:
+    """gRPC client interceptors that sign every call (none when ``signer`` is None)."""
+    if signer is None:
+        return []
+    from pytest_dualmode.sigv4.transport import client_interceptors
+
+    return list(client_interceptors(signer, authority, secure))
+
+
+def requests_auth(signer: Any) -> Any:
+    """A ``requests`` auth that signs every request (None when ``signer`` is None)."""
+    if signer is None:
+        return None
+    from pytest_dualmode.sigv4.transport import RequestsSigV4Auth
+
+    return RequestsSigV4Auth(signer)

@@ -1,0 +1,101 @@
+"""The embedded DynamoDB: moto's DynamoDB, reachable two ways that share one state.
+
+- **HTTP endpoint** (:attr:`EmbeddedDynamoDB.url`): moto's server app on a keep-alive WSGI server on
+  127.0.0.1, for anything outside this process (a service started as a subprocess, the AWS CLI).
+- **In-process client** (:meth:`EmbeddedDynamoDB.client`): a boto3 client whose requests are answered
+  by moto's DynamoDB handler directly, without a socket. The request still goes through botocore's
+  whole pipeline (serialisation, signing, parsing), only the network hop is skipped, which is where
+  most of the per-request cost of a local DynamoDB goes.
+
+Both paths reach the same moto backend, so data written through one is read through the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from pytest_dualmode.local.http_server import WsgiServer
+
+FAKE_REGION = "us-east-1"
+FAKE_KEY_ID = "AKIDLOCALDUALMODE000"
+FAKE_SECRET = "dualmode-local-fake-secret"  # noqa: S105 - a fixed fake for a local-only server
+
+
+def _in_process_send(request: Any, **_: Any) -> Any:
+    """botocore ``before-send`` hook: answer a DynamoDB request from moto's handler in this process."""
+    from botocore.awsrequest import AWSResponse
+    from moto.core.botocore_stubber import MockRawResponse
+    from moto.core.exceptions import HTTPException
+    from moto.core.request import normalize_request
+    from moto.dynamodb.responses import DynamoHandler
+
+    normalized = normalize_request(request)
+    try:
+        status, headers, body = DynamoHandler.dispatch(normalized, normalized.raw_url, normalized.headers)
+    except HTTPException as exc:
+        status, headers, body = exc.code, exc.get_headers(), exc.get_body()
+    return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+
+class EmbeddedDynamoDB:
+    """moto's DynamoDB served on 127.0.0.1 (ephemeral port) and in-process; see the module docstring."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, region: str = FAKE_REGION) -> None:
+        self.region = region
+        self._host = host
+        self._port = port
+        self._server: WsgiServer | None = None
+
+    @property
+    def url(self) -> str:
+        """The HTTP endpoint (``http://127.0.0.1:PORT``)."""
+        if self._server is None:
+            raise RuntimeError("the embedded DynamoDB is not started")
+        return self._server.url
+
+    def start(self, ready_timeout: float = 10.0) -> EmbeddedDynamoDB:
+        """Bind (in this thread), serve from a daemon thread, and return once the endpoint answers."""
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = WsgiServer(app, self._host, self._port).start(ready_timeout)
+        return self
+
+    def client(self, *, in_process: bool = True, **kwargs: Any) -> Any:
+        """A boto3 DynamoDB client bound to this DynamoDB (fake credentials, this region).
+
+        ``in_process=True`` answers requests inside this process (no socket); ``False`` goes through
+        the HTTP endpoint like any other process would.
+        """
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.session.Session().client(
+            "dynamodb",
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=FAKE_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET,
+            config=kwargs.pop("config", Config(retries={"max_attempts": 2, "mode": "standard"})),
+            **kwargs,
+        )
+        if in_process:
+            client.meta.events.register("before-send.dynamodb", _in_process_send)
+        return client
+
+    def stop(self) -> None:
+        """Stop the endpoint and forget every table, so the next start begins empty."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        from moto.backends import get_backend
+
+        with contextlib.suppress(Exception):
+            get_backend("dynamodb").reset()
+
+    def __enter__(self) -> EmbeddedDynamoDB:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,258 @@
+"""A small threaded WSGI server that keeps connections alive (HTTP/1.1).
+
+Why not wsgiref or werkzeug's development server: both close the connection after every
+request (and werkzeug logs a line per request), so a test suite pays a TCP handshake and a
+thread start per request. This server keeps each client connection open, streams responses
+without a length with chunked encoding, and closes every open connection when stopped, so
+no thread or socket outlives :meth:`WsgiServer.stop`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+WsgiApp = Callable[..., Iterable[bytes]]
+
+# Request bodies larger than this are refused with 413 before the app sees them.
+MAX_BODY = 16 * 1024 * 1024
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server  # type: ignore[assignment]
+    # Bound the time an idle keep-alive connection holds a thread.
+    timeout = 60
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Silence per-request logging: a test run would drown in it."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, add=False)
+
+    def _handle(self) -> None:
+        length_header = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = self._read_chunked()
+        else:
+            try:
+                length = int(length_header or 0)
+            except ValueError:
+                self.send_error(400, "bad Content-Length")
+                return
+            if length > MAX_BODY:
+                self.send_error(413, "request body too large")
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length > 0 else b""
+        environ = self._environ(body)
+        status_headers: list[Any] = []
+        headers_sent = False
+        chunked = False
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+            if exc_info and headers_sent:
+                raise exc_info[1].with_traceback(exc_info[2])
+            status_headers[:] = [status, headers]
+            return lambda data: None  # the legacy write() callable; apps here return iterables
+
+        def send_headers() -> None:
+            nonlocal headers_sent, chunked
+            status, headers = status_headers
+            code, _, reason = status.partition(" ")
+            self.send_response_only(int(code), reason)
+            names = {k.lower() for k, _ in headers}
+            for k, v in headers:
+                self.send_header(k, v)
+            if "content-length" not in names and self.command != "HEAD" and int(code) not in (204, 304):
+                chunked = True
+                self.send_header("Transfer-Encoding", "chunked")
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            headers_sent = True
+
+        result = self.server.app(environ, start_response)
+        try:
+            for data in result:
+                if not data:
+                    continue
+                if not headers_sent:
+                    send_headers()
+                if chunked:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                else:
+                    self.wfile.write(data)
+            if not headers_sent:
+                send_headers()
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+    def _read_chunked(self) -> bytes:
+        out = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                self.rfile.readline()
+                return bytes(out)
+            out += self.rfile.read(size)
+            self.rfile.readline()
+            if len(out) > MAX_BODY:
+                raise ValueError("request body too large")
+
+    def _environ(self, body: bytes) -> dict[str, Any]:
+        path, _, query = self.path.partition("?")
+        host, port = self.server.server_address[:2]
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote(path, "latin-1"),
+            "QUERY_STRING": query,
+            "RAW_URI": self.path,
+            "REQUEST_URI": self.path,
+            "SERVER_NAME": str(host),
+            "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for key, value in self.headers.items():
+            name = "HTTP_" + key.upper().replace("-", "_")
+            if name in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                continue
+            environ[name] = f"{environ[name]},{value}" if name in environ else value
+        return environ
+
+    def _dispatch(self) -> None:
+        try:
+            self._handle()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as exc:
+            # An app that raises gets a 500 rather than a silently dropped connection.
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.send_error(500, f"internal error: {type(exc).__name__}")
+            self.server.on_error(exc)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], app: WsgiApp) -> None:
+        self.app = app
+        self.errors: list[BaseException] = []
+        self._conns: dict[socket.socket, threading.Thread] = {}
+        self._lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                # Nagle's algorithm plus delayed ACKs costs ~40 ms per small keep-alive response.
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._conns[conn] = threading.current_thread()
+            else:
+                self._conns.pop(conn, None)
+
+    def close_all(self, timeout: float) -> None:
+        """Shut down every open connection and wait (bounded) for its handler thread to end."""
+        with self._lock:
+            conns = dict(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        for thread in conns.values():
+            thread.join(timeout)
+
+    def on_error(self, exc: BaseException) -> None:
+        self.errors.append(exc)
+
+
+class WsgiServer:
+    """Serve a WSGI app on ``host:port`` (port 0 picks a free one) from a daemon thread.
+
+    The socket is bound in the caller's thread, so a bind error reaches the caller; :meth:`start`
+    returns once the server answers a TCP connection; :meth:`stop` closes the listener and every
+    open keep-alive connection.
+    """
+
+    def __init__(self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server((host, port), app)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the server."""
+        return f"http://{self._server.server_address[0]}:{self.port}"
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Exceptions the app raised while serving (each was answered with a 500)."""
+        return self._server.errors
+
+    def start(self, ready_timeout: float = 5.0) -> WsgiServer:
+        """Start serving and wait (bounded) until the port accepts a connection."""
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"dualmode-http-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=ready_timeout):
+                pass
+        except OSError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving, close the listener and all connections; wait (bounded) for the serving thread."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout)
+            self._thread = None
+        self._server.close_all(timeout)
+        self._server.server_close()
+
+    def __enter__(self) -> WsgiServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,306 @@
+"""Options, environment variables and ini keys, resolved once into a frozen :class:`Settings`.
+
+Every option exists in three forms, resolved in this order (first one set wins):
+
+1. the command line (``--addr HOST:PORT``);
+2. the environment (``DUALMODE_ADDR``), which is how Lambda configures the suite;
+3. the ini file (``dualmode_addr = ...`` in pytest.ini / ``[tool.pytest.ini_options]``);
+4. the built-in default.
+
+Validation errors name the value, where it came from and the fix, and are raised as
+:class:`pytest.UsageError` before any test runs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+ENV_PREFIX = "DUALMODE_"
+INI_PREFIX = "dualmode_"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingError(ValueError):
+    """A value that does not parse; the message says what a good value looks like."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its name, how to parse it, and the help shown by ``pytest --help``."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any] | None = None  # None: a boolean flag
+    default: Any = None
+    metavar: str | None = None
+    example: str = ""
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, e.g. ``--http-addr``."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        """The environment variable, e.g. ``DUALMODE_HTTP_ADDR``."""
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def ini(self) -> str:
+        """The ini key, e.g. ``dualmode_http_addr``."""
+        return INI_PREFIX + self.name
+
+    @property
+    def is_flag(self) -> bool:
+        """True for on/off options (``--grpc-plaintext``)."""
+        return self.parse is None
+
+
+def parse_host_port(value: str) -> str:
+    """Validate ``HOST:PORT`` (``[v6]:PORT`` for IPv6) and return it unchanged but stripped."""
+    value = value.strip()
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or "/" in value:
+        raise SettingError("is not HOST:PORT")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise SettingError("has an unclosed '[' (IPv6 addresses are written [::1]:443)")
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise SettingError("has an invalid IPv6 address") from None
+    elif ":" in host:
+        raise SettingError("looks like a bare IPv6 address; write it as [::1]:443")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingError(f"has port {port!r}, which is not a number from 1 to 65535")
+    return value
+
+
+def parse_url(value: str) -> str:
+    """Validate an ``http://`` or ``https://`` URL with a host; return it without a trailing slash."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise SettingError("is not an http:// or https:// URL")
+    try:
+        port = parts.port
+    except ValueError:
+        raise SettingError("has an invalid port") from None
+    if not parts.hostname:
+        raise SettingError("has no host")
+    if port == 0:
+        raise SettingError("has port 0")
+    if parts.query or parts.fragment:
+        raise SettingError("has a query or fragment; give only the base URL")
+    return value.rstrip("/")
+
+
+def parse_seconds(value: str) -> float:
+    """Parse a positive number of seconds (at most one hour)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SettingError("is not a number of seconds") from None
+    if not 0 < seconds <= 3600:
+        raise SettingError("must be more than 0 and at most 3600 seconds")
+    return seconds
+
+
+def parse_region(value: str) -> str:
+    """Validate an AWS region name such as ``us-east-1`` or ``eu-central-2``."""
+    value = value.strip()
+    pieces = value.split("-")
+    if len(pieces) < 3 or not pieces[-1].isdigit() or not all(p.isalpha() and p.islower() for p in pieces[:-1]):
+        raise SettingError("is not an AWS region name")
+    return value
+
+
+def parse_name(value: str) -> str:
+    """A non-empty token without whitespace (service names, profile names)."""
+    value = value.strip()
+    if not value or any(c.isspace() for c in value):
+        raise SettingError("must be a single word without spaces")
+    return value
+
+
+def parse_file(value: str) -> str:
+    """An existing readable file."""
+    if not os.path.isfile(value):
+        raise SettingError("is not an existing file")
+    return value
+
+
+def parse_bool(value: str) -> bool:
+    """Parse an environment or ini boolean (1/0, true/false, yes/no, on/off)."""
+    low = value.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise SettingError("is not a boolean (use 1/0, true/false, yes/no or on/off)")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("addr", "gRPC target HOST:PORT; with --http-addr, selects remote mode", parse_host_port,
+           metavar="HOST:PORT", example="api.internal:443"),
+    Option("http_addr", "HTTP base URL of the target; with --addr, selects remote mode", parse_url,
+           metavar="URL", example="https://api.internal"),
+    Option("grpc_plaintext", "talk to --addr without TLS (TLS is the default remotely)"),
+    Option("grpc_ca_file", "PEM file of root certificates for the gRPC TLS connection", parse_file,
+           metavar="FILE", example="ca.pem"),
+    Option("grpc_authority", "TLS server name and :authority to use for --addr", parse_name,
+           metavar="NAME", example="api.internal"),
+    Option("sigv4_service", "SigV4 service name to sign for: vpc-lattice-svcs or execute-api", parse_name,
+           default="vpc-lattice-svcs", metavar="NAME", example="execute-api"),
+    Option("aws_region", "AWS region for SigV4 (default: AWS_REGION, AWS_DEFAULT_REGION, profile)",
+           parse_region, metavar="REGION", example="eu-west-1"),
+    Option("aws_profile", "AWS profile for credentials (default: botocore's credential chain)", parse_name,
+           metavar="NAME", example="staging"),
+    Option("no_sigv4", "do not sign requests (and, locally, do not verify them)"),
+    Option("dynamodb_endpoint", "local mode: use this DynamoDB-compatible server instead of the embedded one",
+           parse_url, metavar="URL", example="http://127.0.0.1:8000"),
+    Option("allow_destructive", "run tests marked destructive against a remote target"),
+    Option("connect_timeout", "seconds to wait for the target at session start", parse_seconds,
+           default=5.0, metavar="SECONDS", example="10"),
+    Option("request_timeout", "seconds before one gRPC call or HTTP request times out", parse_seconds,
+           default=30.0, metavar="SECONDS", example="60"),
+)
+OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one pytest run. Stored in ``config.stash[SETTINGS_KEY]``."""
+
+    addr: str | None = None
+    http_addr: str | None = None
+    grpc_plaintext: bool = False
+    grpc_ca_file: str | None = None
+    grpc_authority: str | None = None
+    sigv4_service: str = "vpc-lattice-svcs"
+    aws_region: str | None = None
+    aws_profile: str | None = None
+    no_sigv4: bool = False
+    dynamodb_endpoint: str | None = None
+    allow_destructive: bool = False
+    connect_timeout: float = 5.0
+    request_timeout: float = 30.0
+    sources: Mapping[str, str] | None = None  # option name -> where its value came from
+
+    @property
+    def mode(self) -> str:
+        """``"remote"`` when a target address is given, else ``"local"``."""
+        return "remote" if (self.addr or self.http_addr) else "local"
+
+    @property
+    def is_remote(self) -> bool:
+        """True in remote mode."""
+        return self.mode == "remote"
+
+    def source(self, name: str) -> str:
+        """Where option ``name`` came from (``--addr``, ``DUALMODE_ADDR environment variable``, ...)."""
+        return (self.sources or {}).get(name, "default")
+
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every option as a command-line flag and an ini key."""
+    group = parser.getgroup("dualmode", "pytest-dualmode: one suite, local or remote")
+    for opt in OPTIONS:
+        help_text = f"{opt.help} [env {opt.env}, ini {opt.ini}]"
+        if opt.is_flag:
+            group.addoption(opt.flag, action="store_true", default=None, dest=f"dualmode_{opt.name}",
+                            help=help_text)
+            parser.addini(opt.ini, help=opt.help, type="string", default="")
+        else:
+            group.addoption(opt.flag, action="store", default=None, dest=f"dualmode_{opt.name}",
+                            metavar=opt.metavar, help=help_text)
+            parser.addini(opt.ini, help=opt.help, type="string", default="")
+
+
+def _fail(opt: Option, raw: str, where: str, why: str) -> pytest.UsageError:
+    shown = raw if len(raw) <= 200 else raw[:200] + "..."
+    fix = f"use e.g. {opt.flag}={opt.example}" if opt.example else f"set {opt.flag} or unset it"
+    if opt.is_flag:
+        fix = f"set {opt.env}=1 or 0, or pass {opt.flag}"
+    return pytest.UsageError(f"{opt.flag} {shown!r} {why} (from {where}); {fix}")
+
+
+def resolve(
+    cli: Mapping[str, Any],
+    environ: Mapping[str, str],
+    ini: Callable[[str], str],
+    ini_path: str | None = None,
+) -> Settings:
+    """Resolve every option (command line, then environment, then ini, then default) and validate it.
+
+    ``cli`` maps option names to parsed command-line values (``None`` when not given), ``ini`` reads an
+    ini key (``""`` when unset). Raises :class:`pytest.UsageError` naming the value, its source and the fix.
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    ini_where = f"{ini_path}" if ini_path else "the ini file"
+    for opt in OPTIONS:
+        raw: Any = cli.get(opt.name)
+        where = opt.flag
+        if raw is None and environ.get(opt.env) is not None:
+            raw, where = environ[opt.env], f"the {opt.env} environment variable"
+        if raw is None and ini(opt.ini).strip():
+            raw, where = ini(opt.ini), f"{opt.ini} in {ini_where}"
+        if raw is None:
+            values[opt.name] = False if opt.is_flag else opt.default
+            continue
+        sources[opt.name] = where
+        if raw is True:  # a store_true flag given on the command line
+            values[opt.name] = True
+            continue
+        text = str(raw)
+        try:
+            if opt.is_flag:
+                values[opt.name] = parse_bool(text)
+            elif opt.parse is not None:
+                values[opt.name] = opt.parse(text)
+        except SettingError as exc:
+            raise _fail(opt, text, where, str(exc)) from None
+        if values[opt.name] == "" and not opt.is_flag:
+            values[opt.name] = opt.default
+    settings = Settings(**values, sources=sources)
+    _check_combination(settings)
+    return settings
+
+
+def _check_combination(s: Settings) -> None:
+    """Reject settings that are valid alone but contradict each other."""
+    if s.is_remote and s.dynamodb_endpoint:
+        raise pytest.UsageError(
+            f"--dynamodb-endpoint (from {s.source('dynamodb_endpoint')}) only applies in local mode, but a remote "
+            f"target is set ({'--addr' if s.addr else '--http-addr'} from "
+            f"{s.source('addr' if s.addr else 'http_addr')}); drop one of them"
+        )
+    if s.grpc_plaintext and s.grpc_ca_file:
+        raise pytest.UsageError(
+            "--grpc-plaintext and --grpc-ca-file contradict each other (plaintext has no TLS); drop one of them"
+        )
+
+
+def from_config(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
+    """Resolve the settings of a pytest run from its config, the environment and its ini file."""
+    cli = {o.name: config.getoption(f"dualmode_{o.name}", None) for o in OPTIONS}
+
+    def ini(key: str) -> str:
+        value = config.getini(key)
+        return value if isinstance(value, str) else ""
+
+    ini_path = str(config.inipath) if config.inipath else None
+    return resolve(cli, os.environ if environ is None else environ, ini, ini_path)
