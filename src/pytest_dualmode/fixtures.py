@@ -86,20 +86,26 @@ def dualmode_local_stack(pytestconfig: pytest.Config, dualmode_settings: Setting
         stack.stop()
 
 
+def _local_stack(request: pytest.FixtureRequest, what: str) -> Any:
+    if get_settings(request.config).is_remote:
+        _skip_remote(what)
+    return request.getfixturevalue("dualmode_local_stack")
+
+
 @pytest.fixture(scope="session")
-def dynamodb_endpoint(dualmode_local_stack: Any) -> str:
+def dynamodb_endpoint(request: pytest.FixtureRequest) -> str:
     """Local mode only: the DynamoDB endpoint URL (embedded moto, or ``--dynamodb-endpoint``)."""
-    return str(dualmode_local_stack.dynamodb_endpoint())
+    return str(_local_stack(request, "dynamodb_endpoint").dynamodb_endpoint())
 
 
 @pytest.fixture(scope="session")
-def dynamodb(dualmode_local_stack: Any) -> Any:
+def dynamodb(request: pytest.FixtureRequest) -> Any:
     """Local mode only: a boto3 DynamoDB client for the local DynamoDB (fake credentials).
 
     With the embedded DynamoDB, its requests are answered in-process; data is shared with
     :func:`dynamodb_endpoint`. A remote run skips a test that asks for it.
     """
-    return dualmode_local_stack.dynamodb_client()
+    return _local_stack(request, "dynamodb").dynamodb_client()
 
 
 @pytest.fixture(scope="session")

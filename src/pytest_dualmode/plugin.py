@@ -106,8 +106,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return [f"dualmode: remote, grpc {grpc_part}, http {s.http_addr or '-'}, signing {signing}"
                 f"{', region ' + s.aws_region if s.aws_region else ''}"]
     ddb = s.dynamodb_endpoint or "embedded (moto)"
-    return [f"dualmode: local, dynamodb {ddb}, servers on 127.0.0.1 started on first use, signing {signing} "
-            "(fake credentials, verified locally)"]
+    if not s.no_sigv4:
+        signing += " (fake credentials, verified locally)"
+    return [f"dualmode: local, dynamodb {ddb}, servers on 127.0.0.1 started on first use, signing {signing}"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
