@@ -21,7 +21,7 @@ class BaseUrlSession(requests.Session):
         self.base_url = base_url.rstrip("/") + "/"
         self.default_timeout = timeout
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         """Send a request; a relative ``url`` is joined to :attr:`base_url`."""
         if isinstance(url, bytes):
             url = url.decode()
@@ -51,8 +51,12 @@ def _default_timeout_interceptor(timeout: float) -> Any:
         if details.timeout is not None:
             return details
         return _CallDetails(
-            details.method, timeout, details.metadata, details.credentials,
-            getattr(details, "wait_for_ready", None), getattr(details, "compression", None),
+            details.method,
+            timeout,
+            details.metadata,
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
         )
 
     class DefaultTimeout(

@@ -171,9 +171,7 @@ def dualmode_signer(pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
-def grpc_channel(
-    dualmode_grpc_addr: str, dualmode_target: Target, dualmode_signer: Any
-) -> Iterator[Any]:
+def grpc_channel(dualmode_grpc_addr: str, dualmode_target: Target, dualmode_signer: Any) -> Iterator[Any]:
     """A ``grpc.Channel`` to the service (TLS remotely unless ``--grpc-plaintext``), signing every call."""
     from pytest_dualmode.clients import make_channel
     from pytest_dualmode.frontdoor import grpc_signing_interceptors
@@ -209,7 +207,9 @@ def _dualmode_http_adapter() -> Iterator[Any]:
 
 
 @pytest.fixture
-def http(dualmode_http_url: str, dualmode_target: Target, dualmode_signer: Any, _dualmode_http_adapter: Any) -> Iterator[Any]:
+def http(
+    dualmode_http_url: str, dualmode_target: Target, dualmode_signer: Any, _dualmode_http_adapter: Any
+) -> Iterator[Any]:
     """A ``requests.Session`` bound to the service's base URL, signing every request.
 
     Paths are relative to the target: ``http.get("/v1/items")``. Each test gets a fresh session

@@ -58,9 +58,16 @@ _FAKE_ENV = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }
-_UNSET_IN_LOCAL = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-                   "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                   "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
+_UNSET_IN_LOCAL = (
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+)
 _SAVED_ENV = pytest.StashKey[dict[str, str | None]]()
 
 
@@ -103,8 +110,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     signing = "off (--no-sigv4)" if s.no_sigv4 else f"SigV4 {s.sigv4_service}"
     if s.is_remote:
         grpc_part = f"{s.addr} ({'plaintext' if s.grpc_plaintext else 'TLS'})" if s.addr else "-"
-        return [f"dualmode: remote, grpc {grpc_part}, http {s.http_addr or '-'}, signing {signing}"
-                f"{', region ' + s.aws_region if s.aws_region else ''}"]
+        return [
+            f"dualmode: remote, grpc {grpc_part}, http {s.http_addr or '-'}, signing {signing}"
+            f"{', region ' + s.aws_region if s.aws_region else ''}"
+        ]
     ddb = s.dynamodb_endpoint or "embedded (moto)"
     if not s.no_sigv4:
         signing += " (fake credentials, verified locally)"
@@ -120,8 +129,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif not s.is_remote and item.get_closest_marker("remote_only"):
             item.add_marker(pytest.mark.skip(reason="remote_only: needs --addr/--http-addr"))
         elif s.is_remote and not s.allow_destructive and item.get_closest_marker("destructive"):
-            item.add_marker(pytest.mark.skip(
-                reason="destructive: not run against a remote target without --allow-destructive"))
+            item.add_marker(
+                pytest.mark.skip(
+                    reason="destructive: not run against a remote target without --allow-destructive"
+                )
+            )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -140,7 +152,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     problems = check_reachable(s)
     if problems:
         raise pytest.UsageError(
-            "the remote target is unreachable:\n  " + "\n  ".join(problems)
+            "the remote target is unreachable:\n  "
+            + "\n  ".join(problems)
             + "\nCheck the address and that the service is up (and reachable from here), or raise "
             "--connect-timeout."
         )

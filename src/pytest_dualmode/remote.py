@@ -40,7 +40,7 @@ def _probe(label: str, shown: str, host: str, port: int, timeout: float) -> str 
 
 def check_reachable(settings: Settings) -> list[str]:
     """Probe every remote target concurrently; return one problem line per unreachable target."""
-    probes = []
+    probes: list[tuple[str, str, str, int]] = []
     if settings.addr:
         host, port = _split_host_port(settings.addr)
         probes.append(("--addr", settings.addr, host, port))
@@ -50,5 +50,6 @@ def check_reachable(settings: Settings) -> list[str]:
     if not probes:
         return []
     with ThreadPoolExecutor(len(probes)) as pool:
-        results = pool.map(lambda p: _probe(*p, timeout=settings.connect_timeout), probes)
+        timeout = settings.connect_timeout
+        results = pool.map(lambda p: _probe(p[0], p[1], p[2], p[3], timeout), probes)
         return [r for r in results if r]

@@ -119,7 +119,11 @@ def parse_region(value: str) -> str:
     """Validate an AWS region name such as ``us-east-1`` or ``eu-central-2``."""
     value = value.strip()
     pieces = value.split("-")
-    if len(pieces) < 3 or not pieces[-1].isdigit() or not all(p.isalpha() and p.islower() for p in pieces[:-1]):
+    if (
+        len(pieces) < 3
+        or not pieces[-1].isdigit()
+        or not all(p.isalpha() and p.islower() for p in pieces[:-1])
+    ):
         raise SettingError("is not an AWS region name")
     return value
 
@@ -150,29 +154,82 @@ def parse_bool(value: str) -> bool:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("addr", "gRPC target HOST:PORT; with --http-addr, selects remote mode", parse_host_port,
-           metavar="HOST:PORT", example="api.internal:443"),
-    Option("http_addr", "HTTP base URL of the target; with --addr, selects remote mode", parse_url,
-           metavar="URL", example="https://api.internal"),
+    Option(
+        "addr",
+        "gRPC target HOST:PORT; with --http-addr, selects remote mode",
+        parse_host_port,
+        metavar="HOST:PORT",
+        example="api.internal:443",
+    ),
+    Option(
+        "http_addr",
+        "HTTP base URL of the target; with --addr, selects remote mode",
+        parse_url,
+        metavar="URL",
+        example="https://api.internal",
+    ),
     Option("grpc_plaintext", "talk to --addr without TLS (TLS is the default remotely)"),
-    Option("grpc_ca_file", "PEM file of root certificates for the gRPC TLS connection", parse_file,
-           metavar="FILE", example="ca.pem"),
-    Option("grpc_authority", "TLS server name and :authority to use for --addr", parse_name,
-           metavar="NAME", example="api.internal"),
-    Option("sigv4_service", "SigV4 service name to sign for: vpc-lattice-svcs or execute-api", parse_name,
-           default="vpc-lattice-svcs", metavar="NAME", example="execute-api"),
-    Option("aws_region", "AWS region for SigV4 (default: AWS_REGION, AWS_DEFAULT_REGION, profile)",
-           parse_region, metavar="REGION", example="eu-west-1"),
-    Option("aws_profile", "AWS profile for credentials (default: botocore's credential chain)", parse_name,
-           metavar="NAME", example="staging"),
+    Option(
+        "grpc_ca_file",
+        "PEM file of root certificates for the gRPC TLS connection",
+        parse_file,
+        metavar="FILE",
+        example="ca.pem",
+    ),
+    Option(
+        "grpc_authority",
+        "TLS server name and :authority to use for --addr",
+        parse_name,
+        metavar="NAME",
+        example="api.internal",
+    ),
+    Option(
+        "sigv4_service",
+        "SigV4 service name to sign for: vpc-lattice-svcs or execute-api",
+        parse_name,
+        default="vpc-lattice-svcs",
+        metavar="NAME",
+        example="execute-api",
+    ),
+    Option(
+        "aws_region",
+        "AWS region for SigV4 (default: AWS_REGION, AWS_DEFAULT_REGION, profile)",
+        parse_region,
+        metavar="REGION",
+        example="eu-west-1",
+    ),
+    Option(
+        "aws_profile",
+        "AWS profile for credentials (default: botocore's credential chain)",
+        parse_name,
+        metavar="NAME",
+        example="staging",
+    ),
     Option("no_sigv4", "do not sign requests (and, locally, do not verify them)"),
-    Option("dynamodb_endpoint", "local mode: use this DynamoDB-compatible server instead of the embedded one",
-           parse_url, metavar="URL", example="http://127.0.0.1:8000"),
+    Option(
+        "dynamodb_endpoint",
+        "local mode: use this DynamoDB-compatible server instead of the embedded one",
+        parse_url,
+        metavar="URL",
+        example="http://127.0.0.1:8000",
+    ),
     Option("allow_destructive", "run tests marked destructive against a remote target"),
-    Option("connect_timeout", "seconds to wait for the target at session start", parse_seconds,
-           default=5.0, metavar="SECONDS", example="10"),
-    Option("request_timeout", "seconds before one gRPC call or HTTP request times out", parse_seconds,
-           default=30.0, metavar="SECONDS", example="60"),
+    Option(
+        "connect_timeout",
+        "seconds to wait for the target at session start",
+        parse_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        example="10",
+    ),
+    Option(
+        "request_timeout",
+        "seconds before one gRPC call or HTTP request times out",
+        parse_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        example="60",
+    ),
 )
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -220,12 +277,19 @@ def add_options(parser: pytest.Parser) -> None:
     for opt in OPTIONS:
         help_text = f"{opt.help} [env {opt.env}, ini {opt.ini}]"
         if opt.is_flag:
-            group.addoption(opt.flag, action="store_true", default=None, dest=f"dualmode_{opt.name}",
-                            help=help_text)
+            group.addoption(
+                opt.flag, action="store_true", default=None, dest=f"dualmode_{opt.name}", help=help_text
+            )
             parser.addini(opt.ini, help=opt.help, type="string", default="")
         else:
-            group.addoption(opt.flag, action="store", default=None, dest=f"dualmode_{opt.name}",
-                            metavar=opt.metavar, help=help_text)
+            group.addoption(
+                opt.flag,
+                action="store",
+                default=None,
+                dest=f"dualmode_{opt.name}",
+                metavar=opt.metavar,
+                help=help_text,
+            )
             parser.addini(opt.ini, help=opt.help, type="string", default="")
 
 
@@ -284,13 +348,14 @@ def _check_combination(s: Settings) -> None:
     """Reject settings that are valid alone but contradict each other."""
     if s.is_remote and s.dynamodb_endpoint:
         raise pytest.UsageError(
-            f"--dynamodb-endpoint (from {s.source('dynamodb_endpoint')}) only applies in local mode, but a remote "
-            f"target is set ({'--addr' if s.addr else '--http-addr'} from "
+            f"--dynamodb-endpoint (from {s.source('dynamodb_endpoint')}) only applies in local mode, "
+            f"but a remote target is set ({'--addr' if s.addr else '--http-addr'} from "
             f"{s.source('addr' if s.addr else 'http_addr')}); drop one of them"
         )
     if s.grpc_plaintext and s.grpc_ca_file:
         raise pytest.UsageError(
-            "--grpc-plaintext and --grpc-ca-file contradict each other (plaintext has no TLS); drop one of them"
+            "--grpc-plaintext and --grpc-ca-file contradict each other (plaintext has no TLS); "
+            "drop one of them"
         )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-SERVICE_CONFTEST = '''
+SERVICE_CONFTEST = """
 import json, os, socket, threading
 import pytest
 from pytest_dualmode import LocalService
@@ -39,9 +39,9 @@ def pytest_unconfigure(config):
     threads = sorted(t.name for t in threading.enumerate() if t is not threading.main_thread())
     with open(out, "a") as fh:
         fh.write(json.dumps({"starts": STARTS, "threads": threads, "sockets": fds}) + "\\n")
-'''
+"""
 
-SERVICE_TESTS = '''
+SERVICE_TESTS = """
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 def test_http(http):
@@ -50,7 +50,7 @@ def test_http(http):
 def test_grpc(grpc_channel):
     reply = health_pb2_grpc.HealthStub(grpc_channel).Check(health_pb2.HealthCheckRequest())
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
-'''
+"""
 
 
 @pytest.fixture

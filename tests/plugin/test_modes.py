@@ -29,7 +29,9 @@ def test_teardown_leaves_no_thread_or_socket(
     service_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     report = _env_report(service_project, monkeypatch)
-    service_project.makepyfile(test_ddb="def test_ddb(dynamodb):\n    assert dynamodb.list_tables()['TableNames'] == []\n")
+    service_project.makepyfile(
+        test_ddb="def test_ddb(dynamodb):\n    assert dynamodb.list_tables()['TableNames'] == []\n"
+    )
     result = service_project.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
     (final,) = _reports(report)
@@ -49,33 +51,43 @@ def test_lazy_nothing_starts_without_dualmode_fixtures(
     assert final["starts"] == [] and final["sockets"] == 0
 
 
-def test_collect_only_starts_nothing(service_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_collect_only_starts_nothing(
+    service_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     report = _env_report(service_project, monkeypatch)
     result = service_project.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q")
-    result.stdout.fnmatch_lines(["test_service.py::test_http", "test_service.py::test_grpc", "*2 tests collected*"])
+    result.stdout.fnmatch_lines(
+        ["test_service.py::test_http", "test_service.py::test_grpc", "*2 tests collected*"]
+    )
     assert result.ret == 0
     (final,) = _reports(report)
     assert final["starts"] == [] and final["sockets"] == 0
 
 
 def test_only_the_used_parts_start(service_project: pytest.Pytester) -> None:
-    service_project.makepyfile(test_parts="""
+    service_project.makepyfile(
+        test_parts="""
         def test_http_only(http, dualmode_local_stack):
             assert http.get("/").status_code == 200
             assert dualmode_local_stack.started == ["http"]
-    """)
+    """
+    )
     result = service_project.runpytest_subprocess("-p", "no:cacheprovider", "test_parts.py")
     result.assert_outcomes(passed=1)
 
 
-def test_one_stack_per_xdist_worker(service_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_stack_per_xdist_worker(
+    service_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     report = _env_report(service_project, monkeypatch)
-    service_project.makepyfile(test_more="""
+    service_project.makepyfile(
+        test_more="""
         import pytest
         @pytest.mark.parametrize("n", range(6))
         def test_many(http, n):
             assert http.get(f"/{n}").text == f"hello /{n}"
-    """)
+    """
+    )
     result = service_project.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
     result.assert_outcomes(passed=8)
     workers = [r for r in _reports(report) if r["starts"]]
@@ -108,31 +120,47 @@ def test_markers_in_local_mode(service_project: pytest.Pytester) -> None:
 
 def test_markers_and_dynamodb_in_remote_mode(service_project: pytest.Pytester, running_service: Any) -> None:
     service_project.makepyfile(test_markers=MARKER_TESTS)
-    args = ["-p", "no:cacheprovider", "-rs", "--addr", running_service["grpc"], "--grpc-plaintext",
-            "--http-addr", running_service["http"]]
+    args = [
+        "-p",
+        "no:cacheprovider",
+        "-rs",
+        "--addr",
+        running_service["grpc"],
+        "--grpc-plaintext",
+        "--http-addr",
+        running_service["http"],
+    ]
     result = service_project.runpytest_subprocess(*args)
     result.assert_outcomes(passed=3, skipped=3)
-    result.stdout.fnmatch_lines([
-        "dualmode: remote, grpc 127.0.0.1:* (plaintext), http http://127.0.0.1:*",
-        "*local_only: skipped against a remote target*",
-        "*destructive: not run against a remote target without --allow-destructive*",
-        "*dynamodb is only available in local mode*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "dualmode: remote, grpc 127.0.0.1:* (plaintext), http http://127.0.0.1:*",
+            "*local_only: skipped against a remote target*",
+            "*destructive: not run against a remote target without --allow-destructive*",
+            "*dynamodb is only available in local mode*",
+        ]
+    )
     result = service_project.runpytest_subprocess(*args, "--allow-destructive", "test_markers.py")
     result.assert_outcomes(passed=2, skipped=2)
 
 
-def test_remote_http_only_skips_grpc_with_reason(service_project: pytest.Pytester, running_service: Any) -> None:
-    result = service_project.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "--http-addr",
-                                                   running_service["http"])
+def test_remote_http_only_skips_grpc_with_reason(
+    service_project: pytest.Pytester, running_service: Any
+) -> None:
+    result = service_project.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-rs", "--http-addr", running_service["http"]
+    )
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*no gRPC target in this remote run: pass --addr*"])
 
 
-def test_env_overrides_ini(service_project: pytest.Pytester, running_service: Any,
-                           monkeypatch: pytest.MonkeyPatch) -> None:
-    service_project.makeini("[pytest]\ndualmode_addr = 127.0.0.1:1\ndualmode_grpc_plaintext = true\n"
-                            f"dualmode_http_addr = {running_service['http']}\n")
+def test_env_overrides_ini(
+    service_project: pytest.Pytester, running_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service_project.makeini(
+        "[pytest]\ndualmode_addr = 127.0.0.1:1\ndualmode_grpc_plaintext = true\n"
+        f"dualmode_http_addr = {running_service['http']}\n"
+    )
     monkeypatch.setenv("DUALMODE_ADDR", running_service["grpc"])
     result = service_project.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
@@ -145,15 +173,24 @@ def test_env_overrides_ini(service_project: pytest.Pytester, running_service: An
 def test_unreachable_addr_fails_fast_and_names_it(service_project: pytest.Pytester) -> None:
     started = time.monotonic()
     result = service_project.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--addr", "127.0.0.1:9", "--http-addr", "http://127.0.0.1:9",
-        "--grpc-plaintext", "--connect-timeout", "1",
+        "-p",
+        "no:cacheprovider",
+        "--addr",
+        "127.0.0.1:9",
+        "--http-addr",
+        "http://127.0.0.1:9",
+        "--grpc-plaintext",
+        "--connect-timeout",
+        "1",
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        "ERROR: the remote target is unreachable:",
-        "*--addr 127.0.0.1:9: not reachable within 1s*",
-        "*--http-addr http://127.0.0.1:9: not reachable within 1s*",
-    ])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: the remote target is unreachable:",
+            "*--addr 127.0.0.1:9: not reachable within 1s*",
+            "*--http-addr http://127.0.0.1:9: not reachable within 1s*",
+        ]
+    )
     assert "passed" not in result.stdout.str()
     # One bounded check for the whole run, not one timeout per test (generous bound: slow machines).
     assert time.monotonic() - started < 30
@@ -161,20 +198,24 @@ def test_unreachable_addr_fails_fast_and_names_it(service_project: pytest.Pytest
 
 def test_unresolvable_host_is_named(service_project: pytest.Pytester) -> None:
     result = service_project.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--addr", "no-such-host.invalid:443", "--connect-timeout", "2")
+        "-p", "no:cacheprovider", "--addr", "no-such-host.invalid:443", "--connect-timeout", "2"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--addr no-such-host.invalid:443: cannot resolve 'no-such-host.invalid'*"])
 
 
-def test_bad_env_value_stops_before_any_test(service_project: pytest.Pytester,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_env_value_stops_before_any_test(
+    service_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DUALMODE_HTTP_ADDR", "staging.internal")
     result = service_project.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        "ERROR: --http-addr 'staging.internal' is not an http:// or https:// URL "
-        "(from the DUALMODE_HTTP_ADDR environment variable); use e.g. --http-addr=https://api.internal"
-    ])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --http-addr 'staging.internal' is not an http:// or https:// URL "
+            "(from the DUALMODE_HTTP_ADDR environment variable); use e.g. --http-addr=https://api.internal"
+        ]
+    )
 
 
 def test_missing_dualmode_service_says_what_to_write(pytester: pytest.Pytester) -> None:
@@ -187,22 +228,31 @@ def test_missing_dualmode_service_says_what_to_write(pytester: pytest.Pytester) 
 def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--fixtures", "-p", "no:cacheprovider")
     assert result.ret == 0
-    result.stdout.fnmatch_lines_random([
-        "grpc_channel*", "*A ``grpc.Channel`` to the service*",
-        "http*", "*A ``requests.Session`` bound to the service's base URL*",
-        "dynamodb*", "*Local mode only: a boto3 DynamoDB client*",
-        "dualmode_target*", "*Where the suite runs*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "grpc_channel*",
+            "*A ``grpc.Channel`` to the service*",
+            "http*",
+            "*A ``requests.Session`` bound to the service's base URL*",
+            "dynamodb*",
+            "*Local mode only: a boto3 DynamoDB client*",
+            "dualmode_target*",
+            "*Where the suite runs*",
+        ]
+    )
 
 
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--markers")
     assert result.ret == 0
-    result.stdout.fnmatch_lines_random(["@pytest.mark.local_only*", "@pytest.mark.remote_only*",
-                                        "@pytest.mark.destructive*"])
+    result.stdout.fnmatch_lines_random(
+        ["@pytest.mark.local_only*", "@pytest.mark.remote_only*", "@pytest.mark.destructive*"]
+    )
 
 
-def test_local_mode_forces_fake_credentials(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_mode_forces_fake_credentials(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDREALLOOKING")
     monkeypatch.setenv("AWS_PROFILE", "production")
     pytester.makepyfile("""

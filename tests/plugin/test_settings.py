@@ -56,7 +56,9 @@ def test_bad_value_names_value_source_and_fix(name: str, value: str, why: str, s
     assert opt.flag in message
     assert repr(value) in message
     assert why in message
-    where = {"cli": opt.flag, "env": f"{opt.env} environment variable", "ini": f"{opt.ini} in pytest.ini"}[source]
+    where = {"cli": opt.flag, "env": f"{opt.env} environment variable", "ini": f"{opt.ini} in pytest.ini"}[
+        source
+    ]
     assert f"from {where}" in message or f"from the {where}" in message
     assert "use e.g." in message or "set " in message
 
@@ -75,8 +77,19 @@ def test_precedence_cli_then_env_then_ini_then_default() -> None:
     assert s.source("addr") == "default"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("true", True), ("YES", True), ("on", True),
-                                               ("0", False), ("false", False), ("no", False), ("off", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("no", False),
+        ("off", False),
+    ],
+)
 def test_boolean_env_values(raw: str, expected: bool) -> None:
     s = resolve({}, {"DUALMODE_GRPC_PLAINTEXT": raw}, lambda k: "")
     assert s.grpc_plaintext is expected

@@ -27,11 +27,11 @@ MAX_BODY = 16 * 1024 * 1024
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server  # type: ignore[assignment]
+    server: _Server
     # Bound the time an idle keep-alive connection holds a thread.
     timeout = 60
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logging: a test run would drown in it."""
 
     def setup(self) -> None:
@@ -64,7 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers_sent = False
         chunked = False
 
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[..., Any]:
             if exc_info and headers_sent:
                 raise exc_info[1].with_traceback(exc_info[2])
             status_headers[:] = [status, headers]
@@ -220,7 +222,8 @@ class WsgiServer:
     @property
     def url(self) -> str:
         """``http://host:port`` of the server."""
-        return f"http://{self._server.server_address[0]}:{self.port}"
+        host = self._server.server_address[0]
+        return f"http://{host if isinstance(host, str) else host.decode()}:{self.port}"
 
     @property
     def errors(self) -> list[BaseException]:
@@ -230,7 +233,9 @@ class WsgiServer:
     def start(self, ready_timeout: float = 5.0) -> WsgiServer:
         """Start serving and wait (bounded) until the port accepts a connection."""
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"dualmode-http-{self.port}",
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"dualmode-http-{self.port}",
             daemon=True,
         )
         self._thread.start()

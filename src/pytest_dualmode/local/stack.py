@@ -93,8 +93,8 @@ class LocalStack:
                 if time.monotonic() >= deadline:
                     raise StackError(
                         f"--dynamodb-endpoint {endpoint} did not answer ListTables within "
-                        f"{self._connect_timeout:g}s ({type(exc).__name__}: {exc}); start that server, fix the "
-                        "URL, or drop --dynamodb-endpoint to use the embedded DynamoDB"
+                        f"{self._connect_timeout:g}s ({type(exc).__name__}: {exc}); start that server, "
+                        "fix the URL, or drop --dynamodb-endpoint to use the embedded DynamoDB"
                     ) from exc
                 time.sleep(0.1)
 
