@@ -264,3 +264,35 @@ def test_local_mode_forces_fake_credentials(
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_dynamodb_endpoint_uses_the_external_server(pytester: pytest.Pytester) -> None:
+    from pytest_dualmode.local.dynamodb import EmbeddedDynamoDB
+
+    with EmbeddedDynamoDB() as external:
+        pytester.makepyfile(f"""
+            def test_external(dynamodb, dynamodb_endpoint):
+                assert dynamodb_endpoint == "{external.url}"
+                dynamodb.create_table(
+                    TableName="made-by-test",
+                    KeySchema=[{{"AttributeName": "k", "KeyType": "HASH"}}],
+                    AttributeDefinitions=[{{"AttributeName": "k", "AttributeType": "S"}}],
+                    BillingMode="PAY_PER_REQUEST",
+                )
+        """)
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dynamodb-endpoint", external.url)
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"dualmode: local, dynamodb {external.url}*"])
+        # The table is on the external server, not in an embedded one that died with the run.
+        assert external.client(in_process=False).list_tables()["TableNames"] == ["made-by-test"]
+
+
+def test_unreachable_dynamodb_endpoint_is_a_clear_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_ddb(dynamodb):\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dynamodb-endpoint", "http://127.0.0.1:9", "--connect-timeout", "1"
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*--dynamodb-endpoint http://127.0.0.1:9 did not answer ListTables within 1s*"]
+    )
