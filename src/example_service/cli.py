@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             wrap_wsgi, interceptors = _front_door(args)
+        except ImportError as exc:
+            return _fail(f"--sigv4-credentials needs pytest-dualmode's SigV4 verifier (missing: {exc})")
         except (OSError, ValueError, TypeError, KeyError) as exc:
             return _fail(f"--sigv4-credentials {args.sigv4_credentials!r}: {exc}", 2)
         from botocore.exceptions import BotoCoreError, ClientError

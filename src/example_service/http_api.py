@@ -135,8 +135,12 @@ def _read_json_object(environ: dict[str, Any]) -> dict[str, Any]:
 
 def _query(environ: dict[str, Any]) -> dict[str, str]:
     text = _utf8(str(environ.get("QUERY_STRING", "")), "query string")
+    try:
+        parsed = parse_qs(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidArgument("the request query string is not valid UTF-8") from None
     params: dict[str, str] = {}
-    for name, values in parse_qs(text, keep_blank_values=True).items():
+    for name, values in parsed.items():
         if name not in _LIST_PARAMS:
             raise InvalidArgument(f"unknown query parameter {show(name)}; use {' and '.join(_LIST_PARAMS)}")
         if len(values) > 1:
