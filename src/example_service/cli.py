@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:
             return _fail(f"--sigv4-credentials needs pytest-dualmode's SigV4 verifier (missing: {exc})")
         except (OSError, ValueError, TypeError, KeyError) as exc:
-            return _fail(f"--sigv4-credentials {args.sigv4_credentials!r}: {exc}", 2)
+            return _fail(f"--sigv4-credentials: {exc}", 2)
         from example_service.service import SuppressionService
 
         try:

@@ -89,6 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
             "SCRIPT_NAME": "",
             "PATH_INFO": unquote(path, "latin-1"),  # PEP 3333: URL bytes as latin-1 text
             "QUERY_STRING": query,
+            "RAW_URI": self.path,  # the path as sent: a SigV4 verifier signs this, not PATH_INFO
+            "REQUEST_URI": self.path,
             "SERVER_NAME": str(self.server.server_address[0]),
             "SERVER_PORT": str(self.server.server_address[1]),
             "SERVER_PROTOCOL": self.request_version,

@@ -186,3 +186,99 @@ def test_a_taken_port_exits_1_naming_it(standalone: Any, which: str) -> None:
     stderr = service.stderr()
     kind = "gRPC" if which == "--grpc-port" else "HTTP"
     assert f"cannot bind the {kind} port 127.0.0.1:{port}" in stderr and "Traceback" not in stderr
+
+
+@pytest.fixture
+def sigv4_file(tmp_path: Any) -> tuple[str, str, str]:
+    """A credentials file for the front door: (path, access key id, secret)."""
+    import secrets
+
+    key_id, secret = "AKIDSTANDALONETEST01", secrets.token_urlsafe(24)
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps({key_id: secret}))
+    return str(path), key_id, secret
+
+
+def test_the_sigv4_front_door_rejects_unsigned_calls_on_both_apis(
+    standalone: Any, sigv4_file: tuple[str, str, str]
+) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    pytest.importorskip("pytest_dualmode.sigv4.verifier")
+    service = standalone("--sigv4-credentials", sigv4_file[0])
+    addresses = service.ready()
+    unsigned = requests.get(f"{addresses['http']}/healthz", timeout=5)
+    assert unsigned.status_code == 403 and unsigned.json()["error"]["code"] == "UNAUTHENTICATED"
+    with grpc.insecure_channel(addresses["grpc"]) as channel, pytest.raises(grpc.RpcError) as info:
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert service.stop() == 0
+
+
+SIGNED_SUITE = """
+import uuid
+from example_service.gen.suppression.v1 import suppression_pb2 as pb, suppression_pb2_grpc as pb_grpc
+
+def test_signed_grpc_write_then_signed_http_read(grpc_channel, http):
+    account = f"signed-{uuid.uuid4()}"
+    pb_grpc.SuppressionServiceStub(grpc_channel).Add(pb.AddRequest(account_id=account, email="s@example.com"))
+    assert http.get(f"/v1/suppressions/{account}/s@example.com").status_code == 200
+
+def test_signed_health(http):
+    assert http.get("/healthz").json() == {"status": "SERVING"}
+"""
+
+
+def test_signed_requests_pass_the_front_door(
+    standalone: Any,
+    sigv4_file: tuple[str, str, str],
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("pytest_dualmode.sigv4.verifier")
+    path, key_id, secret = sigv4_file
+    service = standalone("--sigv4-credentials", path)
+    addresses = service.ready()
+    pytester.makepyfile(test_signed=SIGNED_SUITE)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--addr",
+        addresses["grpc"],
+        "--http-addr",
+        addresses["http"],
+        "--grpc-plaintext",
+    )
+    result.assert_outcomes(passed=2)
+    assert secret not in result.stdout.str() + result.stderr.str()
+    assert service.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ("[1, 2]", "must be a non-empty JSON object"),
+        ("{not json", "is not valid JSON"),
+    ],
+    ids=["missing", "not-an-object", "not-json"],
+)
+def test_a_bad_credentials_file_exits_2(tmp_path: Any, content: str | None, message: str) -> None:
+    pytest.importorskip("pytest_dualmode.sigv4.verifier")
+    path = tmp_path / "keys.json"
+    if content is not None:
+        path.write_text(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "example_service", "--sigv4-credentials", str(path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert "error: --sigv4-credentials:" in result.stderr and str(path) in result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
