@@ -1,0 +1,63 @@
+"""AWS Signature Version 4 for pytest-dualmode: one signer for HTTP and gRPC, one verifying front door.
+
+- :class:`Signer` signs a request (byte-identical to botocore's ``SigV4Auth``, with a cached
+  signing key); :func:`build_signer` builds one from botocore's credential chain.
+- :class:`RequestsSigV4Auth` and :func:`client_interceptors` put it on ``requests`` and gRPC.
+- :class:`Verifier` checks signatures like an IAM-auth front door; :class:`SigV4WsgiMiddleware`
+  and :class:`SigV4ServerInterceptor` put it before a WSGI app and a gRPC server.
+- :func:`redact` masks signatures, tokens and secrets in text bound for output.
+
+Importing this package imports neither grpc nor botocore nor requests: names that need them load on use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from pytest_dualmode.sigv4.redact import redact
+from pytest_dualmode.sigv4.signer import SAFE_HEADERS, Signer, preset_signs_payload
+from pytest_dualmode.sigv4.verifier import (
+    CredentialsFileError,
+    SignatureError,
+    SigV4ServerInterceptor,
+    SigV4WsgiMiddleware,
+    Verifier,
+)
+
+if TYPE_CHECKING:
+    from pytest_dualmode.sigv4.credentials import CredentialsError, build_signer
+    from pytest_dualmode.sigv4.transport import RequestsSigV4Auth, client_interceptors
+
+# Names whose modules import requests or botocore: loaded on first access.
+_LAZY = {
+    "CredentialsError": "pytest_dualmode.sigv4.credentials",
+    "build_signer": "pytest_dualmode.sigv4.credentials",
+    "RequestsSigV4Auth": "pytest_dualmode.sigv4.transport",
+    "client_interceptors": "pytest_dualmode.sigv4.transport",
+}
+
+__all__ = [
+    "SAFE_HEADERS",
+    "CredentialsError",
+    "CredentialsFileError",
+    "RequestsSigV4Auth",
+    "SigV4ServerInterceptor",
+    "SigV4WsgiMiddleware",
+    "SignatureError",
+    "Signer",
+    "Verifier",
+    "build_signer",
+    "client_interceptors",
+    "preset_signs_payload",
+    "redact",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,147 @@
+"""The signer on the wire: a ``requests`` auth for HTTP and client interceptors for gRPC.
+
+gRPC calls are signed with interceptors rather than call credentials, because grpcio only
+sends call credentials over TLS and local mode talks plaintext. Each call is signed as
+``POST https://{authority}/{package.Service}/{Method}`` with ``UNSIGNED-PAYLOAD`` (gRPC streams its
+messages, so there is no body to hash), and the signed host is also sent as
+``x-dualmode-authority`` metadata for :class:`~pytest_dualmode.sigv4.verifier.SigV4ServerInterceptor`
+(grpcio hides ``:authority`` from server code).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import requests
+from requests.auth import AuthBase
+
+from pytest_dualmode.sigv4.signer import Signer
+from pytest_dualmode.sigv4.verifier import AUTHORITY_METADATA
+
+# Headers a previous signature left on a request (a retry, a re-sent request): never signed twice.
+_STALE = ("Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256")
+_STALE_METADATA = frozenset(name.lower() for name in _STALE) | {AUTHORITY_METADATA}
+
+
+class RequestsSigV4Auth(AuthBase):
+    """A ``requests`` auth that SigV4-signs each request: its final URL (query included), its
+    ``host``, and, when the signer signs payloads, its body bytes.
+
+    Any ``Authorization`` and ``X-Amz-*`` signing headers already on the request are replaced.
+    A streamed body (file or generator) is read into bytes first when its hash must be signed.
+    """
+
+    def __init__(self, signer: Signer) -> None:
+        self.signer = signer
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Sign the prepared request in place and return it."""
+        for name in _STALE:
+            r.headers.pop(name, None)
+        body = _body_bytes(r) if self.signer.sign_payload else None
+        r.headers.update(self.signer.sign(r.method or "GET", r.url or "", r.headers, body))
+        return r
+
+    def __repr__(self) -> str:
+        return f"<RequestsSigV4Auth {self.signer!r}>"
+
+
+def _body_bytes(r: requests.PreparedRequest) -> bytes | None:
+    body: Any = r.body
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        data = body.encode("utf-8")
+    elif hasattr(body, "read"):
+        raw = body.read()
+        data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    else:
+        data = b"".join(c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in body)
+    # The bytes hashed must be the bytes sent: send them as a plain body with its length.
+    r.body = data
+    r.headers.pop("Transfer-Encoding", None)
+    r.headers["Content-Length"] = str(len(data))
+    return data
+
+
+class _CallDetails(
+    collections.namedtuple(
+        "_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")
+    )
+):
+    """A ``grpc.ClientCallDetails`` with the signed metadata."""
+
+
+class SigV4ClientInterceptor:
+    """Signs every gRPC call (unary-unary, unary-stream, stream-unary, stream-stream).
+
+    Registered as each of grpc's four client-interceptor ABCs on first construction, so that
+    importing this module does not import grpc.
+    """
+
+    def __init__(self, signer: Signer, authority: str, secure: bool) -> None:
+        import grpc
+
+        if not authority:
+            raise ValueError("a gRPC authority (HOST:PORT the channel talks to) is needed to sign calls")
+        for base in (
+            grpc.UnaryUnaryClientInterceptor,
+            grpc.UnaryStreamClientInterceptor,
+            grpc.StreamUnaryClientInterceptor,
+            grpc.StreamStreamClientInterceptor,
+        ):
+            base.register(SigV4ClientInterceptor)
+        self.signer = signer
+        self.authority = authority
+        self.secure = secure
+
+    def __repr__(self) -> str:
+        scheme = "https" if self.secure else "http"
+        return f"<SigV4ClientInterceptor {scheme}://{self.authority} {self.signer!r}>"
+
+    def _signed(self, details: Any) -> _CallDetails:
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        # The host is the authority verbatim (port included): it is what the server side sees.
+        signed = self.signer.sign_parts("POST", self.authority, method, unsigned_payload=True).headers
+        metadata = [(k, v) for k, v in details.metadata or () if k.lower() not in _STALE_METADATA]
+        metadata.extend((name.lower(), value) for name, value in signed.items())
+        metadata.append((AUTHORITY_METADATA, self.authority))
+        return _CallDetails(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        """Sign a unary call."""
+        return continuation(self._signed(details), request)
+
+    def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        """Sign a server-streaming call."""
+        return continuation(self._signed(details), request)
+
+    def intercept_stream_unary(
+        self, continuation: Callable[..., Any], details: Any, request_iterator: Iterator[Any]
+    ) -> Any:
+        """Sign a client-streaming call."""
+        return continuation(self._signed(details), request_iterator)
+
+    def intercept_stream_stream(
+        self, continuation: Callable[..., Any], details: Any, request_iterator: Iterator[Any]
+    ) -> Any:
+        """Sign a bidirectional-streaming call."""
+        return continuation(self._signed(details), request_iterator)
+
+
+def client_interceptors(signer: Signer, authority: str, secure: bool) -> list[Any]:
+    """gRPC client interceptors that sign every call on a channel to ``authority`` (``HOST:PORT``).
+
+    Use with ``grpc.intercept_channel(channel, *client_interceptors(...))``; ``secure`` says whether
+    the channel uses TLS (the signature is the same either way: the signed host is ``authority``).
+    """
+    return [SigV4ClientInterceptor(signer, authority, secure)]

@@ -1,0 +1,129 @@
+"""Fixtures for the SigV4 tests: AWS's vectors, and real servers on 127.0.0.1 that verify signatures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from typing import Any
+
+import pytest
+from sigv4_support import REGION, SERVICE, SUITE_ENV, Case, keys, load_case, suite_dir
+
+from pytest_dualmode.sigv4.verifier import SigV4ServerInterceptor, Verifier
+
+
+@pytest.fixture
+def case(request: pytest.FixtureRequest) -> Case:
+    """The vector named by the test's ``name`` parameter (skipped when the suite is absent)."""
+    folder = suite_dir()
+    if folder is None:
+        pytest.skip(f"AWS SigV4 test suite not found: set {SUITE_ENV} to its folder")
+    return load_case(folder / request.param)
+
+
+# ---- a real gRPC server with the verifying interceptor -----------------------------------------
+
+
+def _grpc_handlers() -> Any:
+    import grpc
+
+    def unary(request: bytes, context: Any) -> bytes:
+        return b"unary:" + request
+
+    def server_stream(request: bytes, context: Any) -> Iterator[bytes]:
+        for i in range(3):
+            yield b"%d:" % i + request
+
+    def client_stream(requests: Iterator[bytes], context: Any) -> bytes:
+        return b"|".join(requests)
+
+    def bidi(requests: Iterator[bytes], context: Any) -> Iterator[bytes]:
+        for item in requests:
+            yield b"echo:" + item
+
+    return grpc.method_handlers_generic_handler(
+        "dualmode.test.Echo",
+        {
+            "Unary": grpc.unary_unary_rpc_method_handler(unary),
+            "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
+            "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
+            "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def grpc_server_addr() -> Iterator[str]:
+    """``127.0.0.1:PORT`` of a real gRPC Echo server behind :class:`SigV4ServerInterceptor`."""
+    import grpc
+
+    verifier = Verifier(keys(), service=SERVICE, region=REGION)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4), interceptors=[SigV4ServerInterceptor(verifier)]
+    )
+    server.add_generic_rpc_handlers((_grpc_handlers(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    assert port, "gRPC server could not bind 127.0.0.1"
+    server.start()
+    addr = f"127.0.0.1:{port}"
+    try:
+        with grpc.insecure_channel(addr) as channel:
+            grpc.channel_ready_future(channel).result(timeout=5)
+        yield addr
+    finally:
+        server.stop(grace=None).wait(5)
+
+
+@pytest.fixture
+def grpc_channel_factory(grpc_server_addr: str) -> Iterator[Callable[..., Any]]:
+    """Open channels to the test server (closed at the end of the test)."""
+    import grpc
+
+    opened: list[Any] = []
+
+    def make(*interceptors: Any) -> Any:
+        raw = grpc.insecure_channel(grpc_server_addr)
+        opened.append(raw)
+        return grpc.intercept_channel(raw, *interceptors) if interceptors else raw
+
+    yield make
+    for channel in opened:
+        channel.close()
+
+
+# ---- a real HTTP server with the verifying middleware ------------------------------------------
+
+
+def echo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """Echo the method, raw path, query and body as JSON."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    payload = json.dumps(
+        {
+            "method": environ["REQUEST_METHOD"],
+            "path": environ.get("RAW_URI", environ["PATH_INFO"]).partition("?")[0],
+            "query": environ.get("QUERY_STRING", ""),
+            "body": body.decode("utf-8", "replace"),
+        }
+    ).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+    return [payload]
+
+
+@pytest.fixture(scope="module")
+def http_server_factory() -> Iterator[Callable[[Verifier], str]]:
+    """Start real WSGI servers on 127.0.0.1 behind :class:`SigV4WsgiMiddleware`; returns the URL."""
+    from pytest_dualmode.local.http_server import WsgiServer
+    from pytest_dualmode.sigv4.verifier import SigV4WsgiMiddleware
+
+    servers: list[WsgiServer] = []
+
+    def start(verifier: Verifier) -> str:
+        server = WsgiServer(SigV4WsgiMiddleware(echo_app, verifier)).start()
+        servers.append(server)
+        return server.url
+
+    yield start
+    for server in servers:
+        server.stop()
