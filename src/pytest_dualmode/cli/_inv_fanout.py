@@ -1,0 +1,144 @@
+"""Running shards concurrently: bounded threads, throttle backoff with jitter, a crashed shard re-run once."""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_dualmode.cli._inv_backend import Backend, Outcome, Throttled
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Retry policy for throttled invocations: exponential, with jitter, bounded in attempts and in time.
+
+    The n-th wait is uniform in [d/2, d] with d = min(cap_s, base_s * 2**n): half of it guarantees the
+    backoff grows, the random half keeps many throttled shards from retrying in lock step.
+    """
+
+    attempts: int = 8
+    base_s: float = 1.0
+    cap_s: float = 30.0
+    budget_s: float = 300.0  # total time a shard may spend waiting for throttles
+
+    def delay(self, retry: int, rng: Callable[[], float] = random.random) -> float:
+        """The wait before retry number ``retry`` (0-based)."""
+        ceiling = min(self.cap_s, self.base_s * 2**retry)
+        return ceiling / 2 + rng() * ceiling / 2
+
+
+@dataclass
+class ShardRun:
+    """One shard's assignment and what became of it."""
+
+    index: int
+    count: int
+    nodeids: tuple[str, ...]
+    outcome: Outcome | None = None
+    attempts: int = 0  # invocations that ran (1, or 2 after a crash re-run)
+    throttled: int = 0  # refusals retried with backoff
+    earlier_errors: list[str] = field(default_factory=list)  # why an earlier attempt was re-run
+    duration_s: float = 0.0  # wall time from the first attempt to the last response, waits included
+
+    @property
+    def label(self) -> str:
+        """``shard 3/8`` (1-based for people; the event's ``shard.index`` is 0-based)."""
+        return f"shard {self.index + 1}/{self.count}"
+
+
+def invoke_with_backoff(
+    backend: Backend,
+    event: dict[str, Any],
+    policy: Backoff,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Callable[[], float] = random.random,
+) -> tuple[Outcome, int, bool]:
+    """Invoke once, retrying only throttles per ``policy``.
+
+    Returns the outcome, how many times the invocation was throttled, and whether it ran at all (False
+    when throttling outlasted the policy: then the outcome says so and must not be re-run).
+    """
+    waited = 0.0
+    reason = ""
+    for retry in range(policy.attempts):
+        try:
+            return backend.invoke(event), retry, True
+        except Throttled as exc:
+            reason = str(exc)
+            delay = policy.delay(retry, rng)
+            if retry + 1 >= policy.attempts or waited + delay > policy.budget_s:
+                break
+            sleep(delay)
+            waited += delay
+    throttled = retry + 1
+    error = f"throttled {throttled} times over {waited:.0f}s, gave up ({reason}); lower --max-concurrency"
+    return Outcome(None, error=error), throttled, False
+
+
+def run_shard(
+    backend: Backend,
+    shard: ShardRun,
+    event: dict[str, Any],
+    policy: Backoff,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Callable[[], float] = random.random,
+) -> ShardRun:
+    """Run one shard: throttles retried, a crash (no result, safe to repeat) re-run exactly once."""
+    start = time.monotonic()
+    for attempt in range(2):
+        outcome, throttled, ran = invoke_with_backoff(backend, event, policy, sleep=sleep, rng=rng)
+        shard.throttled += throttled
+        shard.attempts += ran
+        shard.outcome = outcome
+        if outcome.result is not None or not outcome.rerun_ok or attempt == 1:
+            break
+        shard.earlier_errors.append(outcome.error or "no result")
+    shard.duration_s = time.monotonic() - start
+    return shard
+
+
+def run_all(
+    backend: Backend,
+    shards: Sequence[ShardRun],
+    make_event: Callable[[ShardRun], dict[str, Any]],
+    *,
+    max_concurrency: int,
+    policy: Backoff,
+    on_done: Callable[[ShardRun, int], None] = lambda shard, done: None,
+) -> list[ShardRun]:
+    """Run every shard with at most ``max_concurrency`` in flight; ``on_done(shard, n_done)`` per completion.
+
+    ``on_done`` is called from this (the caller's) thread, in completion order, so it may print freely.
+    A worker that raises (a bug, not a failed run) becomes a shard without a result, never a hang. The
+    workers are daemon threads, so Ctrl-C returns at once instead of waiting for in-flight invocations
+    (which a synchronous Lambda invoke cannot cancel anyway).
+    """
+    todo: queue.SimpleQueue[ShardRun | None] = queue.SimpleQueue()
+    finished: queue.SimpleQueue[ShardRun] = queue.SimpleQueue()
+    for shard in shards:
+        todo.put(shard)
+    workers = max(1, min(max_concurrency, len(shards)))
+    for _ in range(workers):
+        todo.put(None)  # one stop marker per worker
+
+    def work() -> None:
+        while (shard := todo.get()) is not None:
+            try:
+                run_shard(backend, shard, make_event(shard), policy)
+            except Exception as exc:
+                error = f"internal error while invoking: {type(exc).__name__}: {exc}"
+                shard.outcome = Outcome(None, error=error)
+            finished.put(shard)
+
+    for n in range(workers):
+        threading.Thread(target=work, name=f"dualmode-shard-{n}", daemon=True).start()
+    for done in range(1, len(shards) + 1):
+        on_done(finished.get(), done)  # each invocation is bounded by the backend's own timeouts
+    return list(shards)

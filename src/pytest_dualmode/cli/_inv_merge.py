@@ -1,0 +1,207 @@
+"""Merging shard results into one run result (docs/result-schema.md) in which every test appears once.
+
+Rules (also in docs/invoke.md):
+
+* The total is the collected node ids, in collection order. A collected test that no shard reported is
+  ``not_run`` with a reason naming its shard and what happened to it (no result, or left out of it).
+* A test reported more than once (by its shard twice, or also by another shard) keeps one record, chosen
+  deterministically: a record of a test that ran beats ``not_run``; then the record of the shard the
+  test was assigned to; then the worse outcome (error > failed > passed > skipped); then the lower shard
+  index; then the earlier position in that shard's result.
+* A test a shard reported but collection did not list is kept (it ran, and its failure must count),
+  after the collected ones, under the same rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pytest_dualmode.cli._inv_backend import RESULT_SCHEMA
+from pytest_dualmode.cli._inv_fanout import ShardRun
+
+_RANK = {"error": 4, "failed": 3, "passed": 2, "skipped": 1, "not_run": 0}
+_COUNT_KEY = {
+    "passed": "passed",
+    "failed": "failed",
+    "skipped": "skipped",
+    "error": "errors",
+    "not_run": "not_run",
+}
+# exit codes that outrank "tests failed", as in pytest: internal error, usage error, interrupted
+_EXIT_PRIORITY = (3, 4, 2)
+
+
+def merge(collected: Sequence[str], shards: Sequence[ShardRun], *, duration_s: float) -> dict[str, Any]:
+    """Merge ``shards`` into one result over ``collected``; see the module docstring for the rules.
+
+    The returned dict follows docs/result-schema.md, with each test record's ``shard`` (0-based index)
+    and a ``shards`` array of per-shard information. ``junit_xml`` is left for the caller to fill.
+    """
+    owner = {nodeid: shard.index for shard in shards for nodeid in shard.nodeids}
+    candidates: dict[str, list[tuple[tuple[int, int, int, int, int], dict[str, Any]]]] = {}
+    reasons: dict[tuple[int, str], str] = {}
+    for shard in shards:
+        result = shard.outcome.result if shard.outcome else None
+        if result is None:
+            continue
+        for item in result.get("not_run") or []:
+            if isinstance(item, dict) and isinstance(item.get("nodeid"), str):
+                reasons[(shard.index, item["nodeid"])] = str(item.get("reason") or "not run")
+        for position, record in enumerate(result.get("tests") or []):
+            if not isinstance(record, dict) or not isinstance(record.get("nodeid"), str):
+                continue
+            outcome = str(record.get("outcome"))
+            outcome = outcome if outcome in _RANK else "error"  # an outcome this reader does not know
+            nodeid = record["nodeid"]
+            key = (
+                outcome == "not_run",
+                owner.get(nodeid, shard.index) != shard.index,
+                -_RANK[outcome],
+                shard.index,
+                position,
+            )
+            candidates.setdefault(nodeid, []).append(
+                (key, {**record, "outcome": outcome, "shard": shard.index})
+            )
+
+    by_index = {shard.index: shard for shard in shards}
+    tests: list[dict[str, Any]] = []
+    order = list(dict.fromkeys(collected))
+    known = set(order)
+    extras = sorted(
+        (n for n in candidates if n not in known), key=lambda n: min(c[0] for c in candidates[n])[3:]
+    )
+    for nodeid in order + extras:
+        if nodeid in candidates:
+            record = dict(min(candidates[nodeid], key=lambda c: c[0])[1])
+        else:
+            lost_in = by_index.get(owner.get(nodeid, -1))
+            record = {"nodeid": nodeid, "outcome": "not_run", "duration": 0.0, "shard": owner.get(nodeid)}
+            record["message"] = _lost_reason(lost_in)
+        if record["outcome"] == "not_run":
+            reason = reasons.get((record["shard"], nodeid)) or record.get("message") or "not run"
+            record["message"] = reason
+        tests.append(record)
+
+    counts = dict.fromkeys(("passed", "failed", "skipped", "errors", "not_run"), 0)
+    for record in tests:
+        counts[_COUNT_KEY[record["outcome"]]] += 1
+    merged: dict[str, Any] = {
+        "schema": RESULT_SCHEMA,
+        "counts": counts,
+        "tests": tests,
+        "not_run": [
+            {"nodeid": t["nodeid"], "reason": t["message"]} for t in tests if t["outcome"] == "not_run"
+        ],
+        "duration_s": round(duration_s, 3),
+        "junit_xml": None,
+        "truncated": any(
+            bool(s.outcome and s.outcome.result and s.outcome.result.get("truncated")) for s in shards
+        ),
+        "shards": [shard_info(shard) for shard in shards],
+    }
+    merged["outcome"], merged["exit_code"], error = _verdict(counts, shards)
+    if error:
+        merged["error"] = error
+    if extras:
+        merged["unexpected"] = extras
+    return merged
+
+
+def shard_info(shard: ShardRun) -> dict[str, Any]:
+    """The per-shard entry of the merged result's ``shards`` array."""
+    outcome = shard.outcome
+    result = outcome.result if outcome else None
+    info: dict[str, Any] = {
+        "index": shard.index,
+        "count": shard.count,
+        "tests": len(shard.nodeids),
+        "status": shard_status(shard),
+        "outcome": result.get("outcome") if result else None,
+        "exit_code": shard_exit_code(shard),
+        "counts": result.get("counts") if result else None,
+        "duration_s": round(shard.duration_s, 3),
+        "attempts": shard.attempts,
+        "throttled": shard.throttled,
+        "function_error": outcome.function_error if outcome else None,
+        "error": outcome.error if outcome and result is None else None,
+        "request_id": outcome.request_id if outcome else None,
+    }
+    if shard.earlier_errors:
+        info["rerun_after"] = list(shard.earlier_errors)
+    if result and result.get("report_s3"):
+        info["report_s3"] = result["report_s3"]
+    return info
+
+
+def shard_status(shard: ShardRun) -> str:
+    """One word for the table: passed, failed, timeout, error (a result), function-error, lost (no result)."""
+    outcome = shard.outcome
+    if outcome is None or outcome.result is None:
+        return "lost"
+    if outcome.function_error:
+        return "function-error"
+    return str(outcome.result.get("outcome", "error"))
+
+
+def shard_exit_code(shard: ShardRun) -> int:
+    """The shard's pytest exit code: 3 (internal error) without a result, at least 1 on a function error."""
+    outcome = shard.outcome
+    if outcome is None or outcome.result is None:
+        return 3
+    code = outcome.result.get("exit_code")
+    code = code if isinstance(code, int) else 3
+    return max(code, 1) if outcome.function_error else code
+
+
+def _lost_reason(shard: ShardRun | None) -> str:
+    if shard is None:
+        return "assigned to no shard"
+    outcome = shard.outcome
+    if outcome is None or outcome.result is None:
+        error = outcome.error if outcome else "never invoked"
+        tries = " (after a re-run)" if shard.attempts > 1 else ""
+        return f"{shard.label} returned no result{tries}: {error}"
+    cut = "; its result was truncated" if outcome.result.get("truncated") else ""
+    return f"{shard.label} did not report this test (shard outcome {outcome.result.get('outcome')}{cut})"
+
+
+def _verdict(counts: dict[str, int], shards: Sequence[ShardRun]) -> tuple[str, int, dict[str, str] | None]:
+    """The merged outcome, exit code and error (see docs/invoke.md, "Exit codes")."""
+    codes = {s.index: shard_exit_code(s) for s in shards}
+    code = next((c for c in _EXIT_PRIORITY if c in codes.values()), None)
+    if code is None:
+        code = 1 if counts["failed"] or counts["errors"] or counts["not_run"] or any(codes.values()) else 0
+    broken = [s for s in shards if shard_status(s) in ("lost", "function-error", "error")]
+    if broken:
+        detail = "; ".join(f"{s.label}: {_shard_problem(s)}" for s in broken)
+        return "error", code, {"type": "ShardFailed", "message": detail}
+    if counts["failed"] or counts["errors"]:
+        return "failed", code, None
+    if counts["not_run"]:
+        if all(shard_status(s) == "timeout" for s in shards if _has_not_run(s)):
+            return "timeout", code, None
+        return "error", code, {"type": "TestsLost", "message": f"{counts['not_run']} tests were not reported"}
+    if code:
+        detail = "; ".join(f"{s.label} exited {codes[s.index]}" for s in shards if codes[s.index])
+        return "error", code, {"type": "ShardFailed", "message": detail}
+    return "passed", 0, None
+
+
+def _has_not_run(shard: ShardRun) -> bool:
+    result = shard.outcome.result if shard.outcome else None
+    reported = {t.get("nodeid") for t in (result or {}).get("tests") or [] if isinstance(t, dict)}
+    return bool(result and (result.get("not_run") or set(shard.nodeids) - reported))
+
+
+def _shard_problem(shard: ShardRun) -> str:
+    outcome = shard.outcome
+    if outcome is None:
+        return "never invoked"
+    if outcome.result is None:
+        return outcome.error or "no result"
+    if outcome.function_error:
+        return f"function error ({outcome.function_error}) with a {outcome.result.get('outcome')} result"
+    error = outcome.result.get("error") or {}
+    return f"{error.get('type', 'error')}: {error.get('message', '')}".strip()
