@@ -1,0 +1,120 @@
+"""The runtime process of ``dualmode emulate`` (copied into the emulated runtime folder and run there).
+
+It uses only the standard library, because it starts in a clean interpreter whose path holds
+nothing but the task root and the runtime folder. With ``awslambdaric`` as its argument it hands
+over to the official runtime client, as Lambda's own Python runtime does; with ``bootstrap`` it
+runs a small client of the same Runtime API (for interpreters that have no ``awslambdaric``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+import urllib.request
+from typing import Any
+
+_API_PATH = "/2018-06-01/runtime"
+
+
+class Context:
+    """The subset of Lambda's context object that handlers use."""
+
+    def __init__(self, headers: Any) -> None:
+        self.aws_request_id = headers.get("Lambda-Runtime-Aws-Request-Id", "")
+        self.invoked_function_arn = headers.get("Lambda-Runtime-Invoked-Function-Arn", "")
+        self._deadline_ms = int(headers.get("Lambda-Runtime-Deadline-Ms", "0"))
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.identity = None
+        self.client_context = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the deadline, as Lambda's context reports it."""
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+def _error(exc: BaseException, error_type: str | None = None, message: str | None = None) -> dict[str, Any]:
+    return {
+        "errorMessage": message if message is not None else str(exc),
+        "errorType": error_type or type(exc).__name__,
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }
+
+
+def _post(url: str, payload: Any, error_type: str | None = None) -> None:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST")  # noqa: S310
+    request.add_header("Content-Type", "application/json")
+    if error_type:
+        request.add_header("Lambda-Runtime-Function-Error-Type", error_type)
+    urllib.request.urlopen(request, timeout=60).close()  # noqa: S310  (the emulator's loopback API)
+
+
+def _load(handler: str) -> Any:
+    module_name, _, function_name = handler.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _InitError(
+            exc, "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
+        ) from None
+    try:
+        return getattr(module, function_name)
+    except AttributeError as exc:
+        message = f"Handler '{function_name}' missing on module '{module_name}'"
+        raise _InitError(exc, "Runtime.HandlerNotFound", message) from None
+
+
+class _InitError(Exception):
+    def __init__(self, cause: BaseException, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.payload = _error(cause, error_type, message)
+
+
+def mini_runtime(handler: str) -> None:
+    """Serve invocations from the Runtime API until the emulator stops this process."""
+    api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + _API_PATH
+    try:
+        function = _load(handler)
+    except _InitError as exc:
+        print(json.dumps(exc.payload), file=sys.stderr)
+        _post(api + "/init/error", exc.payload, exc.payload["errorType"])
+        sys.exit(1)
+    while True:
+        # no timeout: like Lambda's, this call blocks until the next event; the emulator ends the process
+        with urllib.request.urlopen(api + "/invocation/next") as response:  # noqa: S310
+            event = json.loads(response.read() or b"null")
+            context = Context(response.headers)
+        base = f"{api}/invocation/{context.aws_request_id}"
+        try:
+            result = function(event, context)
+        except Exception as exc:
+            payload = _error(exc)
+            print(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}", file=sys.stderr)
+            _post(base + "/error", payload, payload["errorType"])
+            continue
+        _post(base + "/response", result)
+
+
+def main(argv: list[str]) -> None:
+    """``_dualmode_bootstrap.py awslambdaric|bootstrap``: start the chosen runtime client."""
+    # the script's folder went first on the path; Lambda's order is task root, then runtime (PYTHONPATH)
+    if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(argv[0])):
+        del sys.path[0]
+    handler = os.environ["_HANDLER"]
+    if argv[1:] == ["awslambdaric"]:
+        from awslambdaric.__main__ import main as ric_main
+
+        ric_main([argv[0], handler])
+    else:
+        mini_runtime(handler)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
