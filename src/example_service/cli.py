@@ -30,7 +30,7 @@ class _Stopped(Exception):
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port; use 0-65535 (0 picks a free port)")
     return int(text)
 

@@ -108,11 +108,12 @@ def _read_json_object(environ: dict[str, Any]) -> dict[str, Any]:
             415, "UNSUPPORTED_MEDIA_TYPE", f"charset {show(params.strip())} is not supported; use UTF-8"
         )
     raw_length = str(environ.get("CONTENT_LENGTH") or "0")
-    if not raw_length.isdigit():
+    if not (raw_length.isascii() and raw_length.isdigit()):  # str.isdigit() alone accepts '²'
         raise InvalidArgument(f"Content-Length {show(raw_length)} is not a number")
+    if len(raw_length) > 12 or int(raw_length) > MAX_BODY:  # (int() refuses thousands of digits)
+        shown = raw_length if len(raw_length) <= 12 else f"{raw_length[:12]}..."
+        raise HttpError(413, "PAYLOAD_TOO_LARGE", f"the body is {shown} bytes; the limit is {MAX_BODY}")
     length = int(raw_length)
-    if length > MAX_BODY:
-        raise HttpError(413, "PAYLOAD_TOO_LARGE", f"the body is {length} bytes; the limit is {MAX_BODY}")
     body = environ["wsgi.input"].read(length) if length else b""
     if not body:
         raise InvalidArgument('the body is empty; send {"account_id": ..., "email": ..., "reason": ...}')

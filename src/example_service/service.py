@@ -80,16 +80,19 @@ class SuppressionService:
 
     def set_serving(self, serving: bool) -> None:
         """Report SERVING or NOT_SERVING on ``GET /healthz`` and the gRPC health service."""
+        self._serving = serving
+        with self._lock:
+            servicers = list(self._health_servicers)
+        if not servicers:  # HTTP only: no need to import gRPC
+            return
         from grpc_health.v1 import health_pb2
 
-        self._serving = serving
         status = (
             health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        with self._lock:
-            for health in self._health_servicers:
-                for name in ("", GRPC_SERVICE_NAME):
-                    health.set(name, status)
+        for health in servicers:
+            for name in ("", GRPC_SERVICE_NAME):
+                health.set(name, status)
 
     def register_grpc(self, server: Any) -> None:
         """Add the SuppressionService servicer and the standard ``grpc.health.v1`` service to ``server``."""

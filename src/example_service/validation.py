@@ -101,11 +101,14 @@ def validate_reason(value: object, field: str = "reason") -> str:
 def validate_page_size(value: object, field: str = "page_size") -> int:
     """A page size of 1-100; 0 (or absent) means the default of 50."""
     if isinstance(value, str):
-        if not value.strip().isdigit():
+        value = value.strip()
+        if not (value.isascii() and value.isdigit()):  # str.isdigit() alone accepts '²'
             raise InvalidArgument(
                 f"{field} {show(value)} is not a whole number; use 1-{MAX_PAGE_SIZE} (or omit it for "
                 f"{DEFAULT_PAGE_SIZE})"
             )
+        if len(value) > 9:  # out of range anyway, and int() refuses very long digit strings
+            raise InvalidArgument(f"{field} {show(value)} is out of range; use 1-{MAX_PAGE_SIZE}")
         value = int(value)
     if value is None:
         return DEFAULT_PAGE_SIZE

@@ -60,10 +60,10 @@ class _Handler(BaseHTTPRequestHandler):
                 out += self.rfile.read(size)
                 self.rfile.readline(100)
         raw = self.headers.get("Content-Length", "0")
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             self._refuse(400, "bad Content-Length")
             return None
-        if int(raw) > MAX_REQUEST_BODY:
+        if len(raw) > 12 or int(raw) > MAX_REQUEST_BODY:
             self._refuse(413, "request body too large")
             return None
         return self.rfile.read(int(raw)) if int(raw) else b""

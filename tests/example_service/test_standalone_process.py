@@ -147,6 +147,7 @@ def test_sigterm_during_an_open_keepalive_connection_still_exits(standalone: Any
     [
         (["--grpc-port", "abc"], "argument --grpc-port: 'abc' is not a port; use 0-65535"),
         (["--http-port", "70000"], "argument --http-port: '70000' is not a port"),
+        (["--http-port", "\u00b2"], "argument --http-port: '\u00b2' is not a port"),
         (
             ["--dynamodb-endpoint", "localhost:8000"],
             "'localhost:8000' is not a URL; use e.g. http://127.0.0.1:8000",

@@ -9,6 +9,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from example_service import SuppressionService, SuppressionStore
 
@@ -199,9 +201,15 @@ def test_an_oversize_body_is_413_without_being_read(service: SuppressionService)
     }
 
 
-def test_a_bad_content_length_is_400(service: SuppressionService) -> None:
-    status, _, body = call(service.wsgi_app, "POST", "/v1/suppressions", b"{}", content_length="ten")
-    assert status == 400 and "Content-Length 'ten' is not a number" in error_of(body)["message"]
+@pytest.mark.parametrize("length", ["ten", "\u00b2", "-1"])
+def test_a_bad_content_length_is_400(service: SuppressionService, length: str) -> None:
+    status, _, body = call(service.wsgi_app, "POST", "/v1/suppressions", b"{}", content_length=length)
+    assert status == 400 and f"Content-Length {length!r} is not a number" in error_of(body)["message"]
+
+
+def test_a_content_length_with_thousands_of_digits_is_413(service: SuppressionService) -> None:
+    status, _, body = call(service.wsgi_app, "POST", "/v1/suppressions", b"{}", content_length="9" * 5000)
+    assert status == 413 and error_of(body)["code"] == "PAYLOAD_TOO_LARGE"
 
 
 @pytest.mark.parametrize(
@@ -243,3 +251,59 @@ def test_an_unexpected_failure_is_a_500_without_details(
     }
     assert b"secret internals" not in body and b"Traceback" not in body
     assert "secret internals" in caplog.text  # the operator still gets the details
+
+
+def test_every_openapi_reference_resolves(service: SuppressionService) -> None:
+    doc = json.loads(call(service.wsgi_app, "GET", "/openapi.json")[2])
+
+    def refs(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            own = [node["$ref"]] if "$ref" in node else []
+            return own + [r for v in node.values() for r in refs(v)]
+        if isinstance(node, list):
+            return [r for v in node for r in refs(v)]
+        return []
+
+    found = refs(doc)
+    assert found
+    for ref in found:
+        target: Any = doc
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]  # a KeyError names the dangling reference
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=300),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+_add_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "account_id": st.one_of(st.text(max_size=70), st.just("fuzz-acct"), _json_values),
+        "email": st.one_of(st.emails(), st.text(max_size=300), _json_values),
+        "reason": st.one_of(st.text(max_size=600), _json_values),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_add_bodies)
+def test_any_json_body_gets_a_documented_answer_never_a_500(service: SuppressionService, body: Any) -> None:
+    status, _, response = call(service.wsgi_app, "POST", "/v1/suppressions", json.dumps(body).encode())
+    assert status in (200, 201, 400), response
+    if status == 400:
+        assert error_of(response)["code"] == "INVALID_ARGUMENT"
+    else:
+        assert json.loads(response)["suppression"]["email"] == str(body["email"]).lower()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=200))
+def test_any_path_under_the_api_gets_json_never_a_500(service: SuppressionService, raw: bytes) -> None:
+    path = "/v1/suppressions/" + quote(raw, safe="/:@")
+    for method in ("GET", "DELETE"):
+        status, _, body = call(service.wsgi_app, method, path)
+        assert status in (200, 204, 400, 404, 405), body
+        if status >= 400:
+            assert error_of(body)["code"]
