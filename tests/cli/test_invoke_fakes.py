@@ -20,11 +20,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from pytest_dualmode.cli._inv_backend import Outcome, Throttled, parse_payload
+from pytest_dualmode.cli._inv_backend import Outcome, parse_payload
 from pytest_dualmode.cli._inv_junit import junit_address
 
 SCHEMA = "pytest-dualmode.result/1"
-COUNT_KEY = {"passed": "passed", "failed": "failed", "skipped": "skipped", "error": "errors", "not_run": "not_run"}
+COUNT_KEY = {
+    "passed": "passed",
+    "failed": "failed",
+    "skipped": "skipped",
+    "error": "errors",
+    "not_run": "not_run",
+}
 
 
 def junit_for(records: list[dict[str, Any]]) -> dict[str, str]:
@@ -38,12 +44,13 @@ def junit_for(records: list[dict[str, Any]]) -> dict[str, str]:
         elif r["outcome"] == "error":
             body = f"<error message={quoteattr(r.get('message', ''))}>error in {name}</error>"
         elif r["outcome"] == "skipped":
-            body = f"<skipped type=\"pytest.skip\" message={quoteattr(r.get('message', ''))} />"
+            body = f'<skipped type="pytest.skip" message={quoteattr(r.get("message", ""))} />'
         cases.append(
             f'<testcase classname="{classname}" name={quoteattr(name)} time="{r["duration"]:.3f}">'
             f"{body}<system-out>shard output of {name}</system-out></testcase>"
         )
-    xml = f'<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">{"".join(cases)}</testsuite></testsuites>'
+    suite = f'<testsuite name="pytest">{"".join(cases)}</testsuite>'
+    xml = f'<?xml version="1.0" encoding="utf-8"?><testsuites>{suite}</testsuites>'
     return {"encoding": "gzip+base64", "data": base64.b64encode(gzip.compress(xml.encode())).decode()}
 
 
@@ -71,7 +78,11 @@ def make_result(
         "exit_code": exit_code,
         "counts": counts,
         "tests": records,
-        "not_run": [{"nodeid": r["nodeid"], "reason": r.get("message", "deadline")} for r in records if r["outcome"] == "not_run"],
+        "not_run": [
+            {"nodeid": r["nodeid"], "reason": r.get("message", "deadline")}
+            for r in records
+            if r["outcome"] == "not_run"
+        ],
         "duration_s": sum(r["duration"] for r in records),
         "junit_xml": junit_for(records) if junit else None,
         "truncated": truncated,
@@ -120,7 +131,9 @@ class FakeBackend:
 
     description = "fake function"
 
-    def __init__(self, suite: FakeSuite, script: Callable[[dict[str, Any], int], Outcome | None] | None = None):
+    def __init__(
+        self, suite: FakeSuite, script: Callable[[dict[str, Any], int], Outcome | None] | None = None
+    ):
         self.suite = suite
         self.script = script
         self.function_timeout_s: float | None = 60.0
@@ -167,7 +180,11 @@ class FakeLambda:
     """
 
     def __init__(
-        self, respond: Callable[[dict[str, Any], int], Reply], *, timeout_s: int = 30, functions: tuple[str, ...] = ("f",)
+        self,
+        respond: Callable[[dict[str, Any], int], Reply],
+        *,
+        timeout_s: int = 30,
+        functions: tuple[str, ...] = ("f",),
     ) -> None:
         self.respond = respond
         self.functions = functions
@@ -190,7 +207,11 @@ class FakeLambda:
                     self._send(Reply(body={"FunctionName": "f", "Timeout": fake.timeout_s}))
                 else:
                     message = f"Function not found: arn:aws:lambda:eu-west-1:123456789012:function:{name}"
-                    self._send(Reply(404, {"Type": "User", "message": message}, error_code="ResourceNotFoundException"))
+                    self._send(
+                        Reply(
+                            404, {"Type": "User", "message": message}, error_code="ResourceNotFoundException"
+                        )
+                    )
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -239,20 +260,19 @@ class FakeLambda:
         return [event for _, _, event in self.requests if event is not None]
 
 
-def suite_responder(suite: FakeSuite, log: str = "START\nfake run\nEND\n") -> Callable[[dict[str, Any], int], Reply]:
+def suite_responder(
+    suite: FakeSuite, log: str = "START\nfake run\nEND\n"
+) -> Callable[[dict[str, Any], int], Reply]:
     """A FakeLambda responder that runs ``suite`` for every event."""
     return lambda event, number: Reply(body=suite.run(event), log=log)
 
 
-def throttled_once_each(base: Callable[[dict[str, Any], int], Outcome | None]) -> Callable[..., Outcome | None]:
-    """Wrap a FakeBackend script so that every odd-numbered call is throttled first."""
-
-    def script(event: dict[str, Any], number: int) -> Outcome | None:
-        if number % 2 == 1:
-            raise Throttled("TooManyRequestsException: Rate Exceeded.")
-        return base(event, number)
-
-    return script
-
-
-__all__ = ["FakeBackend", "FakeLambda", "FakeSuite", "Reply", "make_result", "parse_payload", "suite_responder"]
+__all__ = [
+    "FakeBackend",
+    "FakeLambda",
+    "FakeSuite",
+    "Reply",
+    "make_result",
+    "parse_payload",
+    "suite_responder",
+]

@@ -1,4 +1,4 @@
-"""Concurrent shards: bounded concurrency, throttle backoff (bounded, jittered), one re-run of a crashed shard."""
+"""Concurrent shards: bounded concurrency, bounded jittered throttle backoff, a crashed shard re-run once."""
 
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def test_throttling_gives_up_within_the_attempt_and_time_bounds():
     assert "throttled 4 times" in outcome.error and "lower --max-concurrency" in outcome.error
     waits.clear()
     backend = FakeBackend(suite(1), always)
-    invoke_with_backoff(backend, {}, Backoff(attempts=50, base_s=10, cap_s=10, budget_s=25), sleep=waits.append)
+    invoke_with_backoff(
+        backend, {}, Backoff(attempts=50, base_s=10, cap_s=10, budget_s=25), sleep=waits.append
+    )
     assert sum(waits) <= 25 and backend.calls <= 6
 
 
@@ -95,7 +97,14 @@ def test_concurrency_is_bounded_and_every_shard_reports_once():
     done: list[tuple[int, int]] = []
     shards = shards_of(ids, 6)
     start = time.monotonic()
-    run_all(backend, shards, event, max_concurrency=3, policy=NO_WAIT, on_done=lambda s, n: done.append((s.index, n)))
+    run_all(
+        backend,
+        shards,
+        event,
+        max_concurrency=3,
+        policy=NO_WAIT,
+        on_done=lambda s, n: done.append((s.index, n)),
+    )
     elapsed = time.monotonic() - start
     assert backend.max_in_flight == 3
     assert sorted(i for i, _ in done) == list(range(6)) and [n for _, n in done] == list(range(1, 7))

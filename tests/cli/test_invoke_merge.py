@@ -1,4 +1,4 @@
-"""Merging shard results: every collected test exactly once, duplicates resolved, lost tests not_run, exit codes."""
+"""Merging shard results: each collected test once, duplicates resolved, lost tests not_run, exit codes."""
 
 from __future__ import annotations
 
@@ -80,7 +80,13 @@ def test_a_deadline_stop_reports_the_handlers_reason_and_outcome_timeout():
     result["not_run"] = [{"nodeid": C, "reason": "deadline: 2000 ms left"}]
     shards = [shard(0, 2, [A, C], result), shard(1, 2, [B], make_result([rec(B)]))]
     merged = merge([A, B, C], shards, duration_s=1)
-    assert by_id(merged)[C] == {"nodeid": C, "outcome": "not_run", "duration": 0.0, "shard": 0, "message": "deadline: 2000 ms left"}
+    assert by_id(merged)[C] == {
+        "nodeid": C,
+        "outcome": "not_run",
+        "duration": 0.0,
+        "shard": 0,
+        "message": "deadline: 2000 ms left",
+    }
     assert (merged["outcome"], merged["exit_code"]) == ("timeout", 2)
 
 
@@ -138,7 +144,10 @@ def test_exit_code_priority_follows_pytest(codes, expected):
 
 
 def test_junit_address_matches_pytests_mangling():
-    assert junit_address("tests/system/test_x.py::TestA::test_b[1-a::b]") == ("tests.system.test_x.TestA", "test_b[1-a::b]")
+    assert junit_address("tests/system/test_x.py::TestA::test_b[1-a::b]") == (
+        "tests.system.test_x.TestA",
+        "test_b[1-a::b]",
+    )
     assert junit_address("test_y.py::test_z") == ("test_y", "test_z")
 
 
@@ -153,7 +162,12 @@ def test_merged_junit_has_each_test_once_with_the_shards_full_testcase():
     suite = root.find("testsuite")
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == ["test_a", "test_b", "test_c", "test_d"]
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == ("4", "1", "2", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == (
+        "4",
+        "1",
+        "2",
+        "0",
+    )
     assert cases[2].find("failure").text == "full traceback of test_c"  # from the shard's own report
     assert cases[0].find("system-out").text == "shard output of test_a"
     not_run = cases[1].find("skipped")
@@ -162,7 +176,16 @@ def test_merged_junit_has_each_test_once_with_the_shards_full_testcase():
 
 
 def test_junit_without_shard_xml_is_built_from_the_records():
-    shards = [shard(0, 1, [A, B], make_result([rec(A, "error", message="fixture boom\nmore"), rec(B, "skipped", message="why")], junit=False))]
+    shards = [
+        shard(
+            0,
+            1,
+            [A, B],
+            make_result(
+                [rec(A, "error", message="fixture boom\nmore"), rec(B, "skipped", message="why")], junit=False
+            ),
+        )
+    ]
     merged = merge([A, B], shards, duration_s=1)
     root = ET.fromstring(merged_xml(merged["tests"], {0: None}, duration_s=1))
     cases = root.find("testsuite").findall("testcase")

@@ -66,6 +66,10 @@ class Backend(Protocol):
         """Run ``event`` and return its outcome; raise :class:`Throttled` only when it did not run."""
         ...
 
+    def close(self) -> None:
+        """Release what the backend holds (an extracted package, connections)."""
+        ...
+
 
 def parse_payload(payload: bytes, function_error: str | None) -> tuple[dict[str, Any] | None, str | None]:
     """Split a response payload into (result, error line); a result when it is a pytest-dualmode run result.
@@ -117,7 +121,7 @@ class AwsBackend:
         endpoint_url: str | None = None,
         timeout_s: float | None = None,
         max_concurrency: int = 10,
-        read_timeout_margin_s: float = READ_TIMEOUT_MARGIN_S,
+        read_timeout_margin_s: float | None = None,
         client: Any = None,
     ) -> None:
         """Build the clients; read the function's timeout unless ``timeout_s`` is given.
@@ -143,7 +147,8 @@ class AwsBackend:
             control = session.client("lambda", endpoint_url=endpoint_url, config=control_config)
             timeout_s = self._read_timeout_of(control)
         self.function_timeout_s: float = timeout_s
-        self.read_timeout_s = self.function_timeout_s + read_timeout_margin_s
+        margin = READ_TIMEOUT_MARGIN_S if read_timeout_margin_s is None else read_timeout_margin_s
+        self.read_timeout_s = self.function_timeout_s + margin
         self._client = client or session.client(
             "lambda",
             endpoint_url=endpoint_url,
@@ -218,6 +223,9 @@ class AwsBackend:
             rerun_ok=result is None,  # a function error without a result: the runtime crashed or timed out
             request_id=response.get("ResponseMetadata", {}).get("RequestId"),
         )
+
+    def close(self) -> None:
+        """Nothing to release: boto3's connection pool goes with the process."""
 
     def _client_error(self, exc: Any, duration: float) -> Outcome:
         code = exc.response.get("Error", {}).get("Code", "")
