@@ -1,5 +1,6 @@
-"""The run's JUnit XML: the suites' reports merged into one document, with ``not_run`` tests added as skipped
-(``type="dualmode.not_run"``) so that CI shows every collected test, then compressed for the result."""
+"""The run's JUnit XML: the suites' reports merged into one document, with ``not_run`` tests added as
+skipped (``type="pytest-dualmode.not_run"``, message ``not run: ...``) so that CI shows every collected test,
+then compressed for the result."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-NOT_RUN_TYPE = "dualmode.not_run"
+NOT_RUN_TYPE = "pytest-dualmode.not_run"  # the type dualmode invoke writes too
 
 
 def _classname_and_name(nodeid: str) -> tuple[str, str]:
@@ -46,7 +47,10 @@ def merge(reports: Sequence[bytes], not_run: Sequence[dict[str, str]]) -> bytes 
         for entry in not_run:
             classname, name = _classname_and_name(entry["nodeid"])
             case = ET.SubElement(suite, "testcase", {"classname": classname, "name": name, "time": "0.000"})
-            ET.SubElement(case, "skipped", {"type": NOT_RUN_TYPE, "message": entry["reason"]})
+            reason = (
+                entry["reason"] if entry["reason"].startswith("not run") else f"not run: {entry['reason']}"
+            )
+            ET.SubElement(case, "skipped", {"type": NOT_RUN_TYPE, "message": reason})
         for attr in ("tests", "skipped"):
             suite.set(attr, str(int(suite.get(attr, "0")) + len(not_run)))
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
