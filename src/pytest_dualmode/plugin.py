@@ -136,6 +136,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
+def _redact_report(config: pytest.Config, report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Mask secrets in a report's failure text and captured output, before anything prints or stores it."""
+    if not report.longrepr and not report.sections:
+        return
+    from pytest_dualmode.frontdoor import known_secrets
+    from pytest_dualmode.sigv4.redact import redact
+
+    extra = known_secrets(config)
+    if report.longrepr:
+        text = str(report.longrepr)
+        masked = redact(text, extra)
+        if masked != text:
+            report.longrepr = masked
+    report.sections = [(title, redact(content, extra)) for title, content in report.sections]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Redact secrets from every test report (terminal, JUnit XML and Lambda results all read it)."""
+    report = yield
+    _redact_report(item.config, report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> object:
+    """Redact secrets from collection error reports too."""
+    report = yield
+    _redact_report(collector.config, report)
+    return report
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Remote mode: stop the whole run at once when credentials are missing or a target is unreachable."""
     config = session.config

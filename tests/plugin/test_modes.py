@@ -296,3 +296,41 @@ def test_unreachable_dynamodb_endpoint_is_a_clear_error(pytester: pytest.Pyteste
     result.stdout.fnmatch_lines(
         ["*--dynamodb-endpoint http://127.0.0.1:9 did not answer ListTables within 1s*"]
     )
+
+
+def test_secrets_never_reach_the_output(
+    service_project: pytest.Pytester, running_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
+    token = "IQoJb3JpZ2luX2VjEXAMPLETOKENvalue1234567890abcdef"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLEREDACT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    service_project.makepyfile(
+        test_leak="""
+        import logging, os
+        def test_leaks(http):
+            response = http.get("/leak")
+            print("secret in stdout:", os.environ["AWS_SECRET_ACCESS_KEY"])
+            logging.getLogger("x").warning("token %s", os.environ["AWS_SESSION_TOKEN"])
+            assert response.request.headers["Authorization"] == "nope", dict(response.request.headers)
+        """
+    )
+    junit = service_project.path / "junit.xml"
+    result = service_project.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "-rA",
+        f"--junitxml={junit}",
+        "--http-addr",
+        running_service["http"],
+        "test_leak.py",
+    )
+    result.assert_outcomes(failed=1)
+    everything = result.stdout.str() + result.stderr.str() + junit.read_text()
+    assert "Credential=" not in everything
+    assert secret not in everything
+    assert token not in everything
+    assert "Signature=" not in everything
+    assert "[REDACTED]" in everything
