@@ -19,6 +19,7 @@ from typing import Any
 from pytest_dualmode.cli import CliError
 from pytest_dualmode.cli._inv_backend import Backend
 from pytest_dualmode.cli._inv_fanout import Backoff, ShardRun, invoke_with_backoff, run_all
+from pytest_dualmode.cli._inv_redact import redact
 from pytest_dualmode.cli._inv_shard import Plan, auto_shard_count, load_durations, plan_shards
 
 DEFAULT_MAX_CONCURRENCY = 32
@@ -191,12 +192,10 @@ def _collect(backend: Backend, base: dict[str, Any], args: argparse.Namespace) -
         raise CliError(f"cannot invoke {backend.description}: {outcome.error}")
     result = outcome.result
     collected = result.get("collected") if result else None
-    if (
-        result
-        and isinstance(collected, list)
-        and result.get("exit_code") in (0, 5)
-        and not outcome.function_error
-    ):
+    # Usable: node ids without an error or a collection error. A collect_only result's outcome and exit
+    # code are not consulted (the handler may count collected-but-not-run tests as not_run there).
+    clean = result is not None and not result.get("error") and not result.get("collection_errors")
+    if clean and isinstance(collected, list) and not outcome.function_error:
         return [str(nodeid) for nodeid in collected]
     if outcome.log_tail.strip():
         print(f"----- log tail of the collection -----\n{outcome.log_tail.rstrip()}", file=sys.stdout)
@@ -209,6 +208,9 @@ def _collect(backend: Backend, base: dict[str, Any], args: argparse.Namespace) -
         f"{error.get('type', '')} {error.get('message', '')}".rstrip(),
         file=sys.stdout,
     )
+    for item in (result.get("collection_errors") or [])[:5]:
+        if isinstance(item, dict):
+            print(f"ERROR collecting {item.get('nodeid')}: {redact(str(item.get('message', '')))[:2000]}")
     if args.json:
         _write(args.json, json.dumps(result, indent=1) + "\n", "--json")
     code = result.get("exit_code")
