@@ -7,6 +7,7 @@ too), so it imports nothing heavy: grpc, boto3 and moto load only inside the fix
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 
 import pytest
 
@@ -153,7 +154,9 @@ def _redact_report(config: pytest.Config, report: pytest.TestReport | pytest.Col
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Redact secrets from every test report (terminal, JUnit XML and Lambda results all read it)."""
     report = yield
     _redact_report(item.config, report)
@@ -161,7 +164,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector) -> object:
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     """Redact secrets from collection error reports too."""
     report = yield
     _redact_report(collector.config, report)

@@ -8,7 +8,7 @@ from concurrent import futures
 from typing import Any
 
 import pytest
-from sigv4_support import REGION, SERVICE, SUITE_ENV, Case, keys, load_case, suite_dir
+from sigv4_support import REGION, SERVICE, SUITE_ENV, Case, grpc_echo_handlers, keys, load_case, suite_dir
 
 from pytest_dualmode.sigv4.verifier import SigV4ServerInterceptor, Verifier
 
@@ -25,34 +25,6 @@ def case(request: pytest.FixtureRequest) -> Case:
 # ---- a real gRPC server with the verifying interceptor -----------------------------------------
 
 
-def _grpc_handlers() -> Any:
-    import grpc
-
-    def unary(request: bytes, context: Any) -> bytes:
-        return b"unary:" + request
-
-    def server_stream(request: bytes, context: Any) -> Iterator[bytes]:
-        for i in range(3):
-            yield b"%d:" % i + request
-
-    def client_stream(requests: Iterator[bytes], context: Any) -> bytes:
-        return b"|".join(requests)
-
-    def bidi(requests: Iterator[bytes], context: Any) -> Iterator[bytes]:
-        for item in requests:
-            yield b"echo:" + item
-
-    return grpc.method_handlers_generic_handler(
-        "dualmode.test.Echo",
-        {
-            "Unary": grpc.unary_unary_rpc_method_handler(unary),
-            "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
-            "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
-            "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
-        },
-    )
-
-
 @pytest.fixture(scope="module")
 def grpc_server_addr() -> Iterator[str]:
     """``127.0.0.1:PORT`` of a real gRPC Echo server behind :class:`SigV4ServerInterceptor`."""
@@ -62,7 +34,7 @@ def grpc_server_addr() -> Iterator[str]:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=4), interceptors=[SigV4ServerInterceptor(verifier)]
     )
-    server.add_generic_rpc_handlers((_grpc_handlers(),))
+    server.add_generic_rpc_handlers((grpc_echo_handlers(),))
     port = server.add_insecure_port("127.0.0.1:0")
     assert port, "gRPC server could not bind 127.0.0.1"
     server.start()

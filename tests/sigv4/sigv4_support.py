@@ -6,6 +6,7 @@ import calendar
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,32 @@ class Clock:
 def keys() -> dict[str, tuple[str, str | None]]:
     """The verifier's key table for the round-trip tests."""
     return {ACCESS_KEY: (SECRET, None), TOKEN_KEY: (TOKEN_SECRET, SESSION_TOKEN)}
+
+
+def grpc_echo_handlers() -> Any:
+    """A generic gRPC handler for ``dualmode.test.Echo`` with one method of each call kind (raw bytes)."""
+    import grpc
+
+    def unary(request: bytes, context: Any) -> bytes:
+        return b"unary:" + request
+
+    def server_stream(request: bytes, context: Any) -> Iterator[bytes]:
+        for i in range(3):
+            yield b"%d:" % i + request
+
+    def client_stream(requests: Iterator[bytes], context: Any) -> bytes:
+        return b"|".join(requests)
+
+    def bidi(requests: Iterator[bytes], context: Any) -> Iterator[bytes]:
+        for item in requests:
+            yield b"echo:" + item
+
+    return grpc.method_handlers_generic_handler(
+        "dualmode.test.Echo",
+        {
+            "Unary": grpc.unary_unary_rpc_method_handler(unary),
+            "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
+            "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
+            "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
+        },
+    )

@@ -70,22 +70,22 @@ class EmulationOutcome:
             return None
         return summary if isinstance(summary, dict) else None
 
-    def report_lines(self, wall_s: float) -> list[str]:
-        """Lines for a person: the summary, the error if any, and one line of facts."""
+    def report_lines(self, wall_s: float, *, summary: bool = True) -> list[str]:
+        """Lines for a person: the run's summary (unless the streamed log showed it), the error, the facts."""
         lines: list[str] = []
-        summary = self.failed_summary
+        failed = self.failed_summary
         if self.result is not None:
-            text = self.result.get("summary") or ""
-            lines += [text.rstrip()] if text else []
-            outcome = self.result.get("outcome", "?")
-        elif summary is not None:
-            outcome = summary.get("outcome", "failed")
-            counts = ", ".join(f"{v} {k}" for k, v in (summary.get("counts") or {}).items() if v)
-            lines.append(f"function error SuiteFailed: {outcome} ({counts})")
-            lines += [
-                f"  {f['outcome'].upper()} {f['nodeid']}: {f.get('message', '')}"
-                for f in summary.get("failures", [])
-            ]
+            outcome = str(self.result.get("outcome", "?"))
+            if summary and self.result.get("summary"):
+                lines.append(str(self.result["summary"]).rstrip())
+        elif failed is not None:
+            outcome = str(failed.get("outcome", "failed"))
+            counts = ", ".join(f"{v} {k}" for k, v in (failed.get("counts") or {}).items() if v)
+            lines.append(f"function error SuiteFailed: {outcome} ({counts or 'no tests ran'})")
+            for f in failed.get("failures", []):
+                lines.append(f"  {str(f.get('outcome', '')).upper()} {f.get('nodeid')}: {f.get('message', '')}")
+            if isinstance(failed.get("error"), dict):
+                lines.append(f"  {failed['error'].get('type')}: {failed['error'].get('message')}")
         else:
             outcome = "timeout" if self.timed_out else "error"
             err = self.error or {}

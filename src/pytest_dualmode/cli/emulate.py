@@ -270,6 +270,6 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.json is not None:
         args.json.write_text(json.dumps(outcome.result or outcome.error, indent=2) + "\n", encoding="utf-8")
-    for line in outcome.report_lines(time.monotonic() - started):
+    for line in outcome.report_lines(time.monotonic() - started, summary=args.quiet):
         print(line)
     return outcome.exit_code

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote_plus
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -67,7 +67,8 @@ def canonical_query(query: str) -> str:
     """The canonical query string: each name and value AWS-encoded, pairs sorted.
 
     Values are decoded first, so a query encoded by any client (``requests`` leaves some
-    reserved characters bare) yields the same canonical form. ``+`` is a literal plus, as AWS reads it.
+    reserved characters bare) yields the same canonical form. ``+`` is a space, as form encoding
+    (``requests``' ``params=``) means it and AWS services read it; a literal plus travels as ``%2B``.
     """
     if not query:
         return ""
@@ -79,7 +80,7 @@ def canonical_query(query: str) -> str:
             continue
         name, _, value = part.partition("=")
         if not plain:
-            name, value = quote(unquote(name), safe="-_.~"), quote(unquote(value), safe="-_.~")
+            name, value = quote(unquote_plus(name), safe="-_.~"), quote(unquote_plus(value), safe="-_.~")
         pairs.append((name, value))
     pairs.sort()
     return "&".join(f"{name}={value}" for name, value in pairs)

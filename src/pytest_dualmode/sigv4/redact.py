@@ -1,6 +1,6 @@
 """Mask secrets in text bound for output: failure reports, logs, Lambda results.
 
-What is masked (the value becomes ``***``):
+What is masked (the value becomes ``[REDACTED]``, as elsewhere in the project):
 - ``Authorization`` values, as header lines, ``key: value`` / ``key=value`` pairs, dict and JSON
   items, gRPC metadata tuples; and any ``AWS4-HMAC-SHA256 Credential=...`` value wherever it is;
 - signatures (``Signature=<hex>``, ``X-Amz-Signature=<hex>``);
@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-MASK = "***"
+MASK = "[REDACTED]"
 
 _KEYS = (
     r"authorization|proxy-authorization|x-amz-security-token|x-amz-signature|x-amz-content-sha256-secret"
@@ -55,6 +55,8 @@ def _mask_secret_like(match: re.Match[str]) -> str:
 
 
 def _mask_value(match: re.Match[str]) -> str:
+    if match.group("value").startswith(MASK[:-1]):  # already masked by an earlier pattern
+        return match.group()
     quote = match.groupdict().get("q") or ""
     return f"{match.group('head')}{quote}{MASK}{quote}"
 

@@ -40,8 +40,13 @@ class RequestsSigV4Auth(AuthBase):
         """Sign the prepared request in place and return it."""
         for name in _STALE:
             r.headers.pop(name, None)
+        url = r.url or ""
+        if "+" in url.partition("?")[2]:
+            # requests encodes a space in params as "+"; send "%20", which no server can read otherwise.
+            base, _, query = url.partition("?")
+            r.url = url = f"{base}?{query.replace('+', '%20')}"
         body = _body_bytes(r) if self.signer.sign_payload else None
-        r.headers.update(self.signer.sign(r.method or "GET", r.url or "", r.headers, body))
+        r.headers.update(self.signer.sign(r.method or "GET", url, r.headers, body))
         return r
 
     def __repr__(self) -> str:

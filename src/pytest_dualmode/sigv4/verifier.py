@@ -88,14 +88,20 @@ class Verifier:
 
     @classmethod
     def from_credentials_file(
-        cls, path: str | Path, *, service: str = "vpc-lattice-svcs", region: str | None = None
+        cls,
+        path: str | Path,
+        *,
+        service: str = "vpc-lattice-svcs",
+        region: str | None = None,
+        **options: Any,
     ) -> Verifier:
         """A verifier for the keys in a JSON file: ``{"AKID...": "secret"}`` or
         ``{"AKID...": {"secret": "...", "session_token": "..."}}``.
 
+        ``options`` are the other :class:`Verifier` keywords (``clock``, ``max_skew_s``, ...).
         Raises :class:`CredentialsFileError` naming the file and what to fix.
         """
-        return cls(load_credentials_file(path), service=service, region=region)
+        return cls(load_credentials_file(path), service=service, region=region, **options)
 
     def verify(
         self,
@@ -146,12 +152,12 @@ class Verifier:
             raise SignatureError(
                 f"signed headers must include host and x-amz-date (signed: {_shown(signed)})"
             )
+        # Payload and token first: their reasons are more telling than "a signed header is missing".
+        content_hash = self._payload_hash(_single(fields, "x-amz-content-sha256"), body)
+        self._check_token(_single(fields, "x-amz-security-token"), token)
         missing = [name for name in names if name not in fields]
         if missing:
             raise SignatureError(f"signed header {_shown(missing[0])} is not in the request")
-
-        content_hash = self._payload_hash(_single(fields, "x-amz-content-sha256"), body)
-        self._check_token(_single(fields, "x-amz-security-token"), token)
 
         headers_text = "".join(
             f"{name}:{','.join(' '.join(v.split()) for v in fields[name])}\n" for name in names
@@ -391,14 +397,16 @@ class SigV4ServerInterceptor:
         ]
         try:
             host = next((v for k, v in headers if k == AUTHORITY_METADATA), None)
-            if host is None:
+            if host is not None:
+                if self.authorities and host not in self.authorities:
+                    raise SignatureError(f"signed for host {_shown(host)}, not for this server")
+                headers.append(("host", host))
+            elif any(k == "authorization" for k, _ in headers):
                 raise SignatureError(
                     f"no signed host: send the {AUTHORITY_METADATA} metadata "
                     "(pytest-dualmode's client interceptors do)"
                 )
-            if self.authorities and host not in self.authorities:
-                raise SignatureError(f"signed for host {_shown(host)}, not for this server")
-            headers.append(("host", host))
+            # (an unsigned call, host or not, fails in verify() as "missing Authorization header")
             self.verifier.verify("POST", handler_call_details.method, "", headers, None)
         except SignatureError as exc:
             return _rejecting_handler(continuation(handler_call_details), f"SigV4: {exc.reason}")
