@@ -158,7 +158,7 @@ class RunRecorder:
             if hasattr(report, "wasxfail"):
                 message = f"xfail: {report.wasxfail}" if report.wasxfail else "xfail"
             elif isinstance(report.longrepr, tuple):
-                message = str(report.longrepr[2])
+                message = str(report.longrepr[2]).removeprefix("Skipped: ")
             else:
                 message = report.longreprtext
         if message is not None:
@@ -196,10 +196,10 @@ class RunRecorder:
             return "deadline: the run was interrupted before this test"
         if self.keyboard is not None:
             return f"not run: the run stopped after KeyboardInterrupt in {self.keyboard[0] or 'pytest'}"
-        if self.stop_reason:
-            return f"not run: the run stopped early: {self.stop_reason}"
         if self.collection_errors:
             return "not run: pytest runs no test when collection fails (see collection_errors)"
+        if self.stop_reason:
+            return f"not run: the run stopped early: {self.stop_reason}"
         return f"not run: pytest ended before this test (exit code {exit_code})"
 
     def records(self, exit_code: int, interrupted_by_deadline: bool) -> list[dict[str, Any]]:

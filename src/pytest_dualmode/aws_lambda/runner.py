@@ -146,7 +146,7 @@ def run_suite(
     run = SuiteRun(
         name=name,
         exit_code=code,
-        records=recorder.records(code, stop.fired > 0),
+        records=[] if collect_only else recorder.records(code, stop.fired > 0),
         collected=recorder.collected,
         collection_errors=recorder.collection_errors,
         junit=xml,
