@@ -48,7 +48,8 @@ def handler(event, context):
     tests = [{"nodeid": n, "outcome": "failed" if mode == "fail" and n.endswith("_4") else "passed",
               "duration": 0.01} for n in (event.get("select") or IDS)]
     tests = [dict(t, message="assert 1 == 2") if t["outcome"] == "failed" else t for t in tests]
-    print(f"fake: ran {len(tests)} tests for shard {event.get('shard')}; secret {os.environ.get('AWS_SECRET_ACCESS_KEY')}")
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
+    print(f"fake: ran {len(tests)} tests for shard {event.get('shard')}; secret {secret}")
     return result(tests, shard=event.get("shard"), summary="fake")
 """
 
