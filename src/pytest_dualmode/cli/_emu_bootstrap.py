@@ -9,6 +9,7 @@ runs a small client of the same Runtime API (for interpreters that have no ``aws
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import sys
@@ -113,6 +114,14 @@ def main(argv: list[str]) -> None:
 
         ric_main([argv[0], handler])
     else:
+        # unbuffered, as awslambdaric makes them: a process stopped at its deadline loses no output
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            raw = io.FileIO(fd, "w", closefd=False)
+            setattr(
+                sys,
+                name,
+                io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", write_through=True),
+            )
         mini_runtime(handler)
 
 

@@ -83,7 +83,9 @@ class EmulationOutcome:
             counts = ", ".join(f"{v} {k}" for k, v in (failed.get("counts") or {}).items() if v)
             lines.append(f"function error SuiteFailed: {outcome} ({counts or 'no tests ran'})")
             for f in failed.get("failures", []):
-                lines.append(f"  {str(f.get('outcome', '')).upper()} {f.get('nodeid')}: {f.get('message', '')}")
+                lines.append(
+                    f"  {str(f.get('outcome', '')).upper()} {f.get('nodeid')}: {f.get('message', '')}"
+                )
             if isinstance(failed.get("error"), dict):
                 lines.append(f"  {failed['error'].get('type')}: {failed['error'].get('message')}")
         else:

@@ -16,7 +16,7 @@ MIB = 1024 * 1024
 ZIPPED_LIMIT = 50 * MIB  # Lambda's direct-upload limit for a zip
 UNZIPPED_LIMIT = 250 * MIB  # Lambda's limit for the unzipped function (and its layers)
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
-_COMPRESSLEVEL = 9
+_COMPRESSLEVEL = 6  # level 9 takes 2.5x as long for 0.3% less
 COMPILE_TIMEOUT_S = 600
 
 # Run in the target interpreter: the .pyc magic number must be that version's. Unchecked-hash

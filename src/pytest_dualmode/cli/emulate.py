@@ -87,7 +87,8 @@ class Emulator:
                 )
             self.client = client
             self.runtime_dir = self._tmp / "runtime"
-            _emu_runtime.build_runtime_dir(self.runtime_dir, awslambdaric=local and not in_zip)
+            link_ric = client == "awslambdaric" and local and not in_zip
+            _emu_runtime.build_runtime_dir(self.runtime_dir, awslambdaric=link_ric)
             self._files = _emu_runtime.snapshot(self.task_root)
         except BaseException:
             self.close()
