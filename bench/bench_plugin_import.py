@@ -1,0 +1,187 @@
+"""What the plugin costs a run that uses none of it: pytest with the plugin vs with ``-p no:dualmode``.
+
+Each sample is a fresh ``python -m pytest`` process on a file of a few plain tests (no dualmode
+fixture), in a directory with its own ``pytest.ini`` so no enclosing project's configuration
+applies. The two variants alternate (order swapped every round). The figure is the median of the
+per-round differences of whole-process wall time: each pair runs back to back, so a change in the
+machine's load (2 shared cores) mostly cancels out. The difference of the two medians is shown
+beside it. Target: at most 20 ms added.
+
+It also runs pytest once in-process per variant and lists which heavy modules (grpc, boto3,
+botocore, moto, requests, ...) are in ``sys.modules`` afterwards: a plugin that imports lazily
+loads none of grpc, boto3 or moto here. It also times importing the plugin module alone (after
+pytest), to tell its import cost from what its hooks cost.
+
+Run: ``python bench/bench_plugin_import.py [--rounds N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_MS = 20.0
+TIME_BUDGET = 45.0  # seconds for the timed rounds; they stop early past it
+CHILD_TIMEOUT = 30.0
+HEAVY = ("grpc", "boto3", "botocore", "moto", "requests", "urllib3", "google.protobuf", "werkzeug", "flask")
+MUST_NOT_LOAD = ("grpc", "boto3", "moto")
+
+PLAIN_TESTS = """
+import pytest
+
+
+def test_add():
+    assert 1 + 1 == 2
+
+
+def test_text():
+    assert "dual".upper() == "DUAL"
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_square(n):
+    assert n * n >= n
+
+
+def test_tmp_path(tmp_path):
+    (tmp_path / "f").write_text("x")
+    assert (tmp_path / "f").read_text() == "x"
+"""
+
+MODULES_PROBE = """
+import json, sys
+import pytest
+code = pytest.main(sys.argv[1:])
+heavy = json.loads(sys.stdin.read())
+loaded = sorted(m for m in heavy if m in sys.modules)
+print(json.dumps({"exit": int(code), "loaded": loaded}))
+"""
+
+VARIANTS = {"plugin": [], "no:dualmode": ["-p", "no:dualmode"]}
+
+
+def clean_env() -> dict[str, str]:
+    """The parent's environment without anything that would change how pytest or the plugin runs."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DUALMODE_", "PYTEST_"))}
+
+
+def pytest_cmd(extra: list[str]) -> list[str]:
+    """The measured command: quiet, no cache writes, the plain test file."""
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, "test_plain.py"]
+
+
+def run_timed(cwd: Path, extra: list[str], env: dict[str, str]) -> float:
+    """Wall-clock seconds of one pytest process; exits with its output if the tests did not pass."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        pytest_cmd(extra),
+        check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0 or "6 passed" not in proc.stdout:
+        sys.exit(f"benchmark run failed ({' '.join(extra) or 'plugin'}):\n{proc.stdout}\n{proc.stderr}")
+    return elapsed
+
+
+def heavy_modules(cwd: Path, extra: list[str], env: dict[str, str]) -> list[str]:
+    """The heavy modules loaded by one in-process pytest run of the plain tests."""
+    cmd = [sys.executable, "-c", MODULES_PROBE, "-q", "-p", "no:cacheprovider", *extra, "test_plain.py"]
+    proc = subprocess.run(
+        cmd,
+        check=False,
+        cwd=cwd,
+        env=env,
+        input=json.dumps(HEAVY),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+    )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if result["exit"] != 0:
+        sys.exit(f"module probe failed:\n{proc.stdout}\n{proc.stderr}")
+    return list(result["loaded"])
+
+
+def plugin_import_ms(env: dict[str, str], runs: int = 5) -> float:
+    """Median milliseconds to import ``pytest_dualmode.plugin`` in fresh processes that imported pytest."""
+    probe = (
+        "import time, pytest; t = time.perf_counter(); import pytest_dualmode.plugin; "
+        "print((time.perf_counter() - t) * 1000)"
+    )
+    samples = []
+    for _ in range(runs):
+        proc = subprocess.run(
+            [sys.executable, "-c", probe], check=False, env=env, capture_output=True, text=True, timeout=60
+        )
+        if proc.returncode != 0:
+            sys.exit(f"importing pytest_dualmode.plugin failed:\n{proc.stderr}")
+        samples.append(float(proc.stdout))
+    return statistics.median(samples)
+
+
+def main() -> None:
+    """Interleave the two variants, then print medians, the added milliseconds and the module check."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20, help="samples per variant (default 20)")
+    opts = parser.parse_args()
+    env = clean_env()
+    with tempfile.TemporaryDirectory(prefix="dualmode-bench-") as tmp:
+        cwd = Path(tmp)
+        (cwd / "pytest.ini").write_text("[pytest]\n")
+        (cwd / "test_plain.py").write_text(PLAIN_TESTS)
+        names = list(VARIANTS)
+        for name in names:  # warm the file-system and bytecode caches once, not measured
+            run_timed(cwd, VARIANTS[name], env)
+        times: dict[str, list[float]] = {n: [] for n in names}
+        deadline = time.monotonic() + TIME_BUDGET
+        for rnd in range(opts.rounds):
+            if time.monotonic() > deadline:
+                print(f"note: time budget reached after {rnd} rounds")
+                break
+            for name in names if rnd % 2 == 0 else names[::-1]:
+                times[name].append(run_timed(cwd, VARIANTS[name], env))
+        loaded = {name: heavy_modules(cwd, VARIANTS[name], env) for name in names}
+        import_ms = plugin_import_ms(env)
+
+    with_plugin, without = statistics.median(times["plugin"]), statistics.median(times["no:dualmode"])
+    paired = statistics.median(a - b for a, b in zip(times["plugin"], times["no:dualmode"], strict=False))
+    added = (with_plugin - without) * 1000
+    print(
+        f"\npytest run of 6 plain tests (no dualmode fixture), {len(times['plugin'])} interleaved rounds, "
+        "medians"
+    )
+    print(f"{'variant':<14}{'wall ms':>9}{'ratio':>8}   heavy modules loaded")
+    for name in names:
+        med = statistics.median(times[name])
+        print(f"{name:<14}{med * 1000:>9.0f}{med / without:>7.3f}x   {', '.join(loaded[name]) or '-'}")
+    verdict = "met" if paired * 1000 <= TARGET_MS else "MISSED"
+    print(
+        f"added by the plugin: {paired * 1000:+.1f} ms median of per-round differences "
+        f"(difference of medians {added:+.1f} ms); target <= {TARGET_MS:.0f} ms: {verdict}"
+    )
+    print(
+        "of which importing pytest_dualmode.plugin after pytest (median of 5 fresh processes): "
+        f"{import_ms:.1f} ms"
+    )
+    extra = sorted(set(loaded["plugin"]) - set(loaded["no:dualmode"]))
+    bad = [m for m in extra if m in MUST_NOT_LOAD]
+    print(
+        f"heavy modules the plugin adds: {', '.join(extra) or 'none'}"
+        f"{'  <- should be lazy: ' + ', '.join(bad) if bad else ''}"
+    )
+
+
+if __name__ == "__main__":
+    main()
