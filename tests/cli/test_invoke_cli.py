@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import xml.etree.ElementTree as ET
+from importlib import resources
 
 import pytest
 from test_invoke_fakes import FakeLambda, FakeSuite, Reply, suite_responder
@@ -25,6 +26,15 @@ def aws_env(monkeypatch):
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     # throttle waits of milliseconds keep these fast (the policy itself is tested in test_invoke_fanout)
     monkeypatch.setattr(invoke_module, "Backoff", functools.partial(Backoff, base_s=0.01, cap_s=0.02))
+
+
+def assert_schema(result: dict) -> None:
+    """The merged result follows the run result's JSON Schema (docs/result-schema.md)."""
+    import jsonschema
+
+    schema = json.loads((resources.files("pytest_dualmode.aws_lambda") / "result.schema.json").read_text())
+    errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(result)]
+    assert errors == []
 
 
 def suite_of(n: int, outcome: str = "passed") -> dict[str, tuple]:
@@ -64,6 +74,7 @@ def test_fan_out_merges_every_test_once_and_writes_json_and_junit(tmp_path, caps
     assert [t["nodeid"] for t in result["tests"]] == list(suite.tests)
     assert (result["outcome"], result["exit_code"], result["counts"]["passed"]) == ("passed", 0, 10)
     assert result["strategy"] == "round-robin" and len(result["shards"]) == 3
+    assert_schema(result)
     cases = ET.parse(tmp_path / "r.xml").getroot().find("testsuite").findall("testcase")
     assert len(cases) == 10
     assert err.count("dualmode invoke: [") == 3 and "[3/3]" in err
@@ -156,6 +167,7 @@ def test_a_shard_that_crashes_twice_exits_3_with_its_tests_not_run(tmp_path, cap
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["counts"] == {"passed": 2, "failed": 0, "skipped": 0, "errors": 0, "not_run": 2}
     assert len(result["tests"]) == 4 and result["outcome"] == "error"
+    assert_schema(result)
     reason = result["not_run"][0]["reason"]
     assert reason.startswith(
         "shard 1/2 returned no result (after a re-run): function error (Unhandled): Sandbox.Timedout"
@@ -226,10 +238,13 @@ def test_collection_errors_stop_before_the_fan_out(tmp_path, capsys):
     assert json.loads((tmp_path / "r.json").read_text())["exit_code"] == 2
 
 
-def test_no_tests_collected_exits_5(capsys):
+def test_no_tests_collected_exits_5(capsys, tmp_path):
     with FakeLambda(suite_responder(FakeSuite({}))) as fake:
-        assert dualmode(fake, "--shards", "auto") == 5
+        assert dualmode(fake, "--shards", "auto", "--json", str(tmp_path / "r.json")) == 5
     assert "no tests collected" in capsys.readouterr().out
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert (result["exit_code"], result["error"]["type"]) == (5, "NoTestsCollected")
+    assert_schema(result)
 
 
 def test_shards_auto_uses_one_shard_per_25_tests_without_history(capsys):
