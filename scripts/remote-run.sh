@@ -40,5 +40,5 @@ set -e
 [ "$good" = 0 ] || { echo "remote run failed (exit $good)"; exit 1; }
 [ "$bad" != 0 ] || { echo "a run with a wrong secret passed"; exit 1; }
 grep -qE 'UNAUTHENTICATED|403' "$work/bad.log" || { tail -n 20 "$work/bad.log"; echo "wrong secret: no authentication error"; exit 1; }
-if grep -qF "$secret" "$work/good.log" "$work/bad.log"; then echo "the secret appeared in pytest output"; exit 1; fi
+if grep -qF -- "$secret" "$work/good.log" "$work/bad.log"; then echo "the secret appeared in pytest output"; exit 1; fi
 echo "remote run passed; a wrong secret was rejected with an authentication error; the secret was never printed"

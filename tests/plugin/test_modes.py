@@ -267,12 +267,34 @@ def test_local_mode_forces_fake_credentials(
 
 
 def test_dynamodb_endpoint_uses_the_external_server(pytester: pytest.Pytester) -> None:
-    from pytest_dualmode.local.dynamodb import EmbeddedDynamoDB
+    import socket
+    import subprocess
+    import sys
 
-    with EmbeddedDynamoDB() as external:
+    import boto3
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    # A server in another process, as --dynamodb-endpoint is meant for (moto's own server here).
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "moto's server did not start"
+                time.sleep(0.1)
         pytester.makepyfile(f"""
             def test_external(dynamodb, dynamodb_endpoint):
-                assert dynamodb_endpoint == "{external.url}"
+                assert dynamodb_endpoint == "{url}"
                 dynamodb.create_table(
                     TableName="made-by-test",
                     KeySchema=[{{"AttributeName": "k", "KeyType": "HASH"}}],
@@ -280,11 +302,21 @@ def test_dynamodb_endpoint_uses_the_external_server(pytester: pytest.Pytester) -
                     BillingMode="PAY_PER_REQUEST",
                 )
         """)
-        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dynamodb-endpoint", external.url)
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dynamodb-endpoint", url)
         result.assert_outcomes(passed=1)
-        result.stdout.fnmatch_lines([f"dualmode: local, dynamodb {external.url}*"])
-        # The table is on the external server, not in an embedded one that died with the run.
-        assert external.client(in_process=False).list_tables()["TableNames"] == ["made-by-test"]
+        result.stdout.fnmatch_lines([f"dualmode: local, dynamodb {url}*"])
+        # The table is on the external server, not in an embedded one that ended with the run.
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDLOCALDUALMODE000",
+            aws_secret_access_key="fake",
+        )
+        assert client.list_tables()["TableNames"] == ["made-by-test"]
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def test_unreachable_dynamodb_endpoint_is_a_clear_error(pytester: pytest.Pytester) -> None:
