@@ -112,15 +112,19 @@ def test_a_failing_test_exits_1_and_is_listed(capsys):
     assert "3 passed, 1 failed" in out and ": failed, exit code 1 ==" in out
 
 
-def test_one_shard_is_one_invocation_without_collection(capsys):
+def test_one_shard_is_one_invocation_without_collection(capsys, tmp_path):
     suite = FakeSuite(suite_of(3))
     signed = f"Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/x, Signature={'c' * 64}"
     log = f"START\n{signed}\nkey {SECRET}\n== 3 passed ==\n"
     with FakeLambda(suite_responder(suite, log=log)) as fake:
-        code = dualmode(fake, "--", "-x")
+        code = dualmode(fake, "--json", str(tmp_path / "r.json"), "--", "-x")
     out, err = capsys.readouterr()
     assert code == 0
     assert fake.invokes() == [{"args": ["-x"], "raise_on_failure": False}]
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert [t["nodeid"] for t in result["tests"]] == list(suite.tests) and "unexpected" not in result
+    assert (result["strategy"], result["counts"]["passed"], result["shards"][0]["tests"]) == ("single", 3, 3)
+    assert_schema(result)
     assert "== 3 passed ==" in out  # the decoded log tail
     assert SECRET not in out + err and "c" * 64 not in out and "Authorization: [REDACTED]" in out
 

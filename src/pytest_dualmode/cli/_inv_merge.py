@@ -116,7 +116,8 @@ def shard_info(shard: ShardRun) -> dict[str, Any]:
     info: dict[str, Any] = {
         "index": shard.index,
         "count": shard.count,
-        "tests": len(shard.nodeids),
+        # assigned tests; for a single invocation without collection, the tests it reported
+        "tests": len(shard.nodeids) or len((result or {}).get("tests") or []),
         "status": shard_status(shard),
         "outcome": result.get("outcome") if result else None,
         "exit_code": shard_exit_code(shard),

@@ -51,7 +51,6 @@ def log_tails(shards: Sequence[ShardRun], which: str, out: TextIO) -> None:
         request = f", request {outcome.request_id}" if outcome.request_id else ""
         print(f"----- log tail of {shard.label}{request} -----", file=out)
         print(outcome.log_tail.rstrip("\n"), file=out)
-    return
 
 
 def problems(tests: Sequence[dict[str, Any]], out: TextIO) -> None:

@@ -157,6 +157,9 @@ def _finish(
     from pytest_dualmode.cli import _inv_report as report
     from pytest_dualmode.cli._inv_merge import merge
 
+    single = shards[0].outcome.result if plan.strategy == "single" and shards[0].outcome else None
+    if single is not None:  # no collection round trip: the one result's tests are the collected ones
+        collected = [str(t.get("nodeid")) for t in single.get("tests") or [] if isinstance(t, dict)]
     merged = merge(collected, shards, duration_s=wall)
     shard_xml = {
         s.index: junit.decode(s.outcome.result.get("junit_xml"))
