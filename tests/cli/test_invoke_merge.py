@@ -143,6 +143,12 @@ def test_exit_code_priority_follows_pytest(codes, expected):
     assert merge([f"t{i}" for i in range(len(codes))], shards, duration_s=1)["exit_code"] == expected
 
 
+def test_a_run_that_found_no_tests_keeps_exit_code_5():
+    empty = make_result([], outcome="error", exit_code=5)
+    merged = merge([], [shard(0, 1, [], empty)], duration_s=1)
+    assert (merged["outcome"], merged["exit_code"], merged["tests"]) == ("error", 5, [])
+
+
 def test_junit_address_matches_pytests_mangling():
     assert junit_address("tests/system/test_x.py::TestA::test_b[1-a::b]") == (
         "tests.system.test_x.TestA",

@@ -171,6 +171,12 @@ def _lost_reason(shard: ShardRun | None) -> str:
 def _verdict(counts: dict[str, int], shards: Sequence[ShardRun]) -> tuple[str, int, dict[str, str] | None]:
     """The merged outcome, exit code and error (see docs/invoke.md, "Exit codes")."""
     codes = {s.index: shard_exit_code(s) for s in shards}
+    if not sum(counts.values()) and codes and set(codes.values()) == {5}:
+        return (
+            "error",
+            5,
+            {"type": "NoTests", "message": "no tests were collected; check the pytest arguments"},
+        )
     code = next((c for c in _EXIT_PRIORITY if c in codes.values()), None)
     if code is None:
         code = 1 if counts["failed"] or counts["errors"] or counts["not_run"] or any(codes.values()) else 0
