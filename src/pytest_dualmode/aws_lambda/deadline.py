@@ -4,8 +4,9 @@ Two lines are drawn before the deadline that ``context.get_remaining_time_in_mil
 
 * the **margin** (``deadline_margin_ms``): no test starts once less than this is left;
 * **half the margin**: a test still running is interrupted with :class:`DeadlineInterrupt`, raised in the
-  main thread by ``SIGALRM`` (Lambda runs the handler in the main thread). If the run is still going a quarter
-  margin later (a hanging teardown), it is interrupted again, at most three times in all.
+  main thread by ``SIGALRM`` (Lambda runs the handler in the main thread). While the run goes on (a hanging
+  teardown, or an interrupt that landed in a ``__del__`` or weakref callback, where Python drops exceptions),
+  it is interrupted again every eighth of the margin, three times in all.
 
 The time left after that is for writing the result. Off the main thread (or without ``SIGALRM``) only the
 first line holds: tests are not started late, but one that hangs cannot be stopped.
@@ -100,7 +101,7 @@ class HardStop:
             return
         self.fired += 1
         if self.fired < MAX_INTERRUPTS:
-            self._arm(max(self.deadline.margin_ms / 4.0, 50.0))
+            self._arm(max(self.deadline.margin_ms / 8.0, 50.0))
         left = max(0, int(self.deadline.remaining_ms() or 0))
         raise DeadlineInterrupt(f"interrupted with {left} ms of the Lambda timeout left")
 

@@ -101,12 +101,12 @@ def build(
             "message": f"{len(missing)} selected node ids are not in this package: "
             f"{shown}; collect again (collect_only) from the deployed package",
         }
-    if error is None and not (collected if collect_only else tests):
+    deadline = any(run.deadline for run in runs)
+    if error is None and not deadline and not (collected if collect_only else tests):
         error = {
             "type": "NoTests",
             "message": "no tests were collected; check args, select and the packaged tests",
         }
-    deadline = any(run.deadline for run in runs)
     outcome = _outcome(error, deadline, counts, [r.exit_code for r in runs])
     if error is not None:
         exit_code = _EXIT_OF_ERROR.get(error["type"], exit_code or 3)
