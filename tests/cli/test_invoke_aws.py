@@ -18,6 +18,7 @@ from test_invoke_fakes import FakeLambda, FakeSuite, Reply, make_result
 
 from pytest_dualmode.cli import CliError
 from pytest_dualmode.cli._inv_backend import AwsBackend, Throttled, decode_log_tail, parse_payload
+from pytest_dualmode.cli._inv_fanout import Backoff, invoke_with_backoff
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
@@ -109,6 +110,20 @@ def test_throttling_is_raised_as_throttled_for_the_fan_out_to_back_off():
     stub.add_client_error("invoke", "TooManyRequestsException", "Rate Exceeded.", http_status_code=429)
     with stub, pytest.raises(Throttled, match="TooManyRequestsException: Rate Exceeded"):
         backend.invoke({})
+
+
+def test_throttling_then_success_through_the_backoff():
+    backend, stub = stubbed()
+    result = make_result([{"nodeid": "t.py::a", "outcome": "passed", "duration": 0.1}])
+    for _ in range(2):
+        stub.add_client_error("invoke", "TooManyRequestsException", "Rate Exceeded.", http_status_code=429)
+    stub.add_response("invoke", {"StatusCode": 200, "Payload": body(json.dumps(result).encode())})
+    waits: list[float] = []
+    with stub:
+        outcome, throttled, ran = invoke_with_backoff(backend, {}, Backoff(), sleep=waits.append)
+    stub.assert_no_pending_responses()
+    assert (throttled, ran, outcome.result) == (2, True, result)
+    assert len(waits) == 2 and 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0
 
 
 @pytest.mark.parametrize(
