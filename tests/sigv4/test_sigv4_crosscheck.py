@@ -26,14 +26,23 @@ PAIR = st.tuples(TEXT.filter(bool), TEXT).map(
 )
 
 
+# Hosts as written in URLs: botocore (and an HTTP client) lower-case them and drop user info.
+HOSTS = [
+    "api.internal",
+    "Example.COM",
+    "127.0.0.1",
+    "svc-0a1b.vpc-lattice-svcs.aws",
+    "user:pw@api.internal",
+    "[::1]",
+]
+
+
 @st.composite
 def requests_(draw: st.DrawFn) -> dict[str, object]:
     service = draw(st.sampled_from(["vpc-lattice-svcs", "execute-api"]))
     signs_payload = service == "execute-api"
     scheme = draw(st.sampled_from(["http", "https"])) if signs_payload else "https"
-    host = draw(
-        st.sampled_from(["api.internal", "example.com", "127.0.0.1", "svc-0a1b.vpc-lattice-svcs.aws"])
-    )
+    host = draw(st.sampled_from(HOSTS))
     port = draw(st.sampled_from(["", ":443", ":80", ":8443", ":50051"]))
     path = "/" + "/".join(draw(st.lists(SEGMENT, max_size=4))) + draw(st.sampled_from(["", "/"]))
     query = "&".join(draw(st.lists(PAIR, max_size=4)))

@@ -239,3 +239,21 @@ def test_the_canonical_query(query: str, expected: str) -> None:
 )
 def test_the_canonical_path(path: str, expected: str) -> None:
     assert canonical.canonical_path(path) == expected
+
+
+def test_a_repeated_request_in_the_same_second_reuses_its_signature_safely() -> None:
+    clock = [NOW]
+    creds = Credentials(ACCESS_KEY, SECRET)
+    sig = Signer(creds, REGION, "vpc-lattice-svcs", sign_payload=False, clock=lambda: clock[0])
+    first = sig.sign("GET", "https://svc.example/x")
+    first["Authorization"] = "changed by the caller"
+    second = sig.sign("GET", "https://svc.example/x")
+    assert second["Authorization"] != "changed by the caller"
+    assert sig.sign_parts("GET", "svc.example", "/x").headers == second
+    # new credentials within the same second sign anew
+    creds.access_key, creds.secret_key = TOKEN_KEY, TOKEN_SECRET
+    assert TOKEN_KEY in sig.sign("GET", "https://svc.example/x")["Authorization"]
+    # as does the next second, and any other request
+    clock[0] += 1
+    assert sig.sign("GET", "https://svc.example/x")["X-Amz-Date"] == "20250615T150641Z"
+    assert sig.sign("GET", "https://svc.example/y") != sig.sign("GET", "https://svc.example/x")

@@ -9,11 +9,11 @@ credentials (assumed roles, SSO, container and instance roles) rotate under a ru
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-from urllib.parse import SplitResult, urlsplit
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, NamedTuple, Protocol
+from urllib.parse import urlsplit
 
 from pytest_dualmode.sigv4 import canonical
 from pytest_dualmode.sigv4.canonical import Headers
@@ -28,6 +28,13 @@ _OWN_HEADERS = frozenset({"authorization", "x-amz-date", "x-amz-content-sha256",
 UNSIGNED_PAYLOAD_SERVICES = frozenset({"vpc-lattice-svcs"})
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_SIGNED = "host;x-amz-content-sha256;x-amz-date"
+_SIGNED_WITH_TOKEN = _SIGNED + ";x-amz-security-token"
+
+
+def _trim(value: str) -> str:
+    # SigV4's Trimall; header values rarely hold whitespace, so skip the split when they do not.
+    return " ".join(value.split()) if " " in value or "\t" in value or "\n" in value else value
 
 
 class FrozenCredentials(Protocol):
@@ -38,29 +45,59 @@ class FrozenCredentials(Protocol):
     token: str | None
 
 
+# scheme://netloc/path?query#fragment; urlsplit() costs as much as the signature itself.
+_URL = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<netloc>[^/?#]*)(?P<path>[^?#]*)(?:\?(?P<query>[^#]*))?"
+)
+
+
+_HOSTS: dict[tuple[str, str], str] = {}
+
+
+def split_url(url: str) -> tuple[str, str, str]:
+    """``(host, path, query)`` of an absolute URL, ``host`` as :func:`host_from_url` gives it."""
+    match = _URL.match(url)
+    if match is None:
+        parts = urlsplit(url)
+        return _host(parts.scheme, parts.netloc), parts.path, parts.query
+    scheme, netloc, path, query = match.group("scheme", "netloc", "path", "query")
+    host = _HOSTS.get((scheme, netloc))
+    if host is None:
+        host = _host(scheme.lower(), netloc)
+        if len(_HOSTS) < 1024:  # a suite talks to a handful of hosts
+            _HOSTS[(scheme, netloc)] = host
+    return host, path, query or ""
+
+
 def host_from_url(url: str) -> str:
     """The ``host`` header an HTTP client sends for ``url``: lower case, default port dropped."""
-    return _host(urlsplit(url))
+    return split_url(url)[0]
 
 
-def _host(parts: SplitResult) -> str:
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    port = parts.port
-    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
-        host = f"{host}:{port}"
+def _host(scheme: str, netloc: str) -> str:
+    # As botocore does: no user info, lower case, IPv6 in brackets, no port when it is the default.
+    netloc = netloc.rpartition("@")[2]
+    if netloc.startswith("["):
+        name, _, rest = netloc[1:].partition("]")
+        host, port = f"[{name.lower()}]", rest[1:] if rest.startswith(":") else ""
+    else:
+        name, _, port = netloc.partition(":")
+        host = name.lower()
+    if port and int(port) != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{int(port)}"
     return host
 
 
-@dataclass(frozen=True)
-class SignedRequest:
+class SignedRequest(NamedTuple):
     """One signature with its intermediate steps (for tests and debugging; never printed whole)."""
 
-    headers: dict[str, str] = field(repr=False)
-    canonical_request: str = field(repr=False)
-    string_to_sign: str = field(repr=False)
-    signature: str = field(repr=False)
+    headers: dict[str, str]
+    canonical_request: str
+    string_to_sign: str
+    signature: str
+
+    def __repr__(self) -> str:
+        return f"<SignedRequest {sorted(self.headers)}>"
 
 
 class Signer:
@@ -104,6 +141,9 @@ class Signer:
         self._keys = canonical.SigningKeyCache()
         self._paths: dict[str, str] = {}
         self._stamp = (-1, "")
+        # Signatures of this second, by request: a gRPC method called again in the same second with
+        # the same credentials has the same signature (SigV4 is deterministic), so it is reused.
+        self._memo: tuple[str, dict[tuple[Any, ...], SignedRequest]] = ("", {})
 
     def __repr__(self) -> str:
         payload = "signed" if self.sign_payload else "unsigned"
@@ -131,17 +171,18 @@ class Signer:
         ``host`` comes from ``headers`` when given there, else from ``url``. ``unsigned_payload``
         forces ``UNSIGNED-PAYLOAD`` (streamed bodies, as in gRPC).
         """
-        parts = urlsplit(url)
-        host = None if headers is None else _find_host(headers)
-        return self.sign_parts(
+        url_host, path, query = split_url(url)
+        host = None if not headers else _find_host(headers)
+        signed = self.sign_parts(
             method,
-            host or _host(parts),
-            parts.path,
-            parts.query,
+            host or url_host,
+            path,
+            query,
             headers=headers,
             body=body,
             unsigned_payload=unsigned_payload,
-        ).headers
+        )
+        return dict(signed.headers)  # a copy: the caller may change it, the memo must not
 
     def sign_parts(
         self,
@@ -154,29 +195,72 @@ class Signer:
         body: bytes | None = None,
         unsigned_payload: bool = False,
     ) -> SignedRequest:
-        """Sign a request given as its parts (no URL to parse); returns the headers and each step."""
+        """Sign a request given as its parts (no URL to parse); returns the headers and each step.
+
+        The result's ``headers`` dict may be shared with later calls: copy it before changing it.
+        """
         creds = self.credentials()
         amz_date = self._now()
-        date = amz_date[:8]
         if unsigned_payload or not self.sign_payload:
             content_hash = canonical.UNSIGNED_PAYLOAD
         else:
             content_hash = canonical.payload_hash(body)
+        extra = (
+            [
+                (name, value)
+                for name, value in canonical.header_pairs(headers)
+                if name != "host" and name not in _OWN_HEADERS and self._wants(name)
+            ]
+            if headers
+            else None
+        )
+        if extra:
+            return self._sign(method, host, path, query, extra, content_hash, creds, amz_date)
+        memo_date, memo = self._memo
+        if memo_date != amz_date:
+            memo = {}
+            self._memo = (amz_date, memo)
+        index = (method, host, path, query, content_hash, creds.access_key, creds.secret_key, creds.token)
+        signed = memo.get(index)
+        if signed is None:
+            signed = self._sign(method, host, path, query, None, content_hash, creds, amz_date)
+            if len(memo) >= 256:  # many distinct requests this second: start over, keep the memo small
+                memo.clear()
+            memo[index] = signed
+        return signed
 
-        pairs = [("host", host)]
-        for name, value in canonical.header_pairs(headers):
-            if name != "host" and name not in _OWN_HEADERS and self._wants(name):
-                pairs.append((name, value))
+    def _sign(  # noqa: PLR0917 - private, hot: positional on purpose
+        self,
+        method: str,
+        host: str,
+        path: str,
+        query: str,
+        extra: list[tuple[str, str]] | None,
+        content_hash: str,
+        creds: FrozenCredentials,
+        amz_date: str,
+    ) -> SignedRequest:
+        date = amz_date[:8]
+        token = creds.token
         added = {"X-Amz-Date": amz_date}
-        pairs.append(("x-amz-date", amz_date))
         if self._content_sha256_header:
             added["X-Amz-Content-Sha256"] = content_hash
-            pairs.append(("x-amz-content-sha256", content_hash))
-        if creds.token:
-            added["X-Amz-Security-Token"] = creds.token
-            if self._sign_token:
-                pairs.append(("x-amz-security-token", creds.token))
-        headers_text, signed_headers = canonical.canonical_headers(pairs)
+        if token:
+            added["X-Amz-Security-Token"] = token
+        if extra is None and self._content_sha256_header and self._sign_token:
+            # The usual request: only our own headers, whose names are already in sorted order.
+            headers_text = (
+                f"host:{_trim(host)}\nx-amz-content-sha256:{content_hash}\nx-amz-date:{amz_date}\n"
+                + (f"x-amz-security-token:{_trim(token)}\n" if token else "")
+            )
+            signed_headers = _SIGNED_WITH_TOKEN if token else _SIGNED
+        else:
+            pairs = [("host", host), *(extra or ()), ("x-amz-date", amz_date)]
+            if self._content_sha256_header:
+                pairs.append(("x-amz-content-sha256", content_hash))
+            if token and self._sign_token:
+                pairs.append(("x-amz-security-token", token))
+            headers_text, signed_headers = canonical.canonical_headers(pairs)
 
         request = canonical.canonical_request(
             method,
@@ -186,10 +270,9 @@ class Signer:
             signed_headers,
             content_hash=content_hash,
         )
-        scope = canonical.credential_scope(date, self.region, self.service)
+        scope = f"{date}/{self.region}/{self.service}/{canonical.TERMINATOR}"
         text = canonical.string_to_sign(amz_date, scope, request)
-        key = self._keys.get(creds.secret_key, date, self.region, self.service)
-        sig = canonical.signature(key, text)
+        sig = canonical.signature(self._keys.get(creds.secret_key, date, self.region, self.service), text)
         added["Authorization"] = canonical.authorization(creds.access_key, scope, signed_headers, sig)
         return SignedRequest(added, request, text, sig)
 
@@ -213,9 +296,10 @@ class Signer:
 
 
 def _find_host(headers: Headers) -> str | None:
-    for name, value in canonical.header_pairs(headers):
-        if name == "host":
-            return value
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in items:
+        if len(name) == 4 and name.lower() == "host":
+            return value.decode("latin-1") if isinstance(value, bytes) else value
     return None
 
 

@@ -38,8 +38,9 @@ class RequestsSigV4Auth(AuthBase):
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         """Sign the prepared request in place and return it."""
-        for name in _STALE:
-            r.headers.pop(name, None)
+        # The new signature's headers replace the old ones; only a token the new credentials lack
+        # would outlive a re-sign.
+        r.headers.pop("X-Amz-Security-Token", None)
         url = r.url or ""
         if "+" in url.partition("?")[2]:
             # requests encodes a space in params as "+"; send "%20", which no server can read otherwise.
@@ -101,6 +102,8 @@ class SigV4ClientInterceptor:
         self.signer = signer
         self.authority = authority
         self.secure = secure
+        # The metadata of the last signature: a call repeated within the second reuses it whole.
+        self._last: tuple[Any, tuple[tuple[str, str], ...]] = (None, ())
 
     def __repr__(self) -> str:
         scheme = "https" if self.secure else "http"
@@ -109,10 +112,19 @@ class SigV4ClientInterceptor:
     def _signed(self, details: Any) -> _CallDetails:
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
         # The host is the authority verbatim (port included): it is what the server side sees.
-        signed = self.signer.sign_parts("POST", self.authority, method, unsigned_payload=True).headers
-        metadata = [(k, v) for k, v in details.metadata or () if k.lower() not in _STALE_METADATA]
-        metadata.extend((name.lower(), value) for name, value in signed.items())
-        metadata.append((AUTHORITY_METADATA, self.authority))
+        signed = self.signer.sign_parts("POST", self.authority, method, unsigned_payload=True)
+        last, tail = self._last
+        if signed is not last:
+            tail = (
+                *((name.lower(), value) for name, value in signed.headers.items()),
+                (AUTHORITY_METADATA, self.authority),
+            )
+            self._last = (signed, tail)
+        if details.metadata:
+            metadata = [(k, v) for k, v in details.metadata if k.lower() not in _STALE_METADATA]
+            metadata.extend(tail)
+        else:
+            metadata = list(tail)
         return _CallDetails(
             details.method,
             details.timeout,
