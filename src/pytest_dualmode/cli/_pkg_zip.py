@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +24,14 @@ COMPILE_TIMEOUT_S = 600
 # .pyc files are used without looking at the source's mtime (valid on a read-only task root, and
 # the same bytes on every build); ddir names the Lambda path in code objects instead of the
 # staging folder (the import system fixes the file name up to the real path when loading).
+# argv[3:] are paths to leave alone: test files and conftest files, which pytest's assertion
+# rewriter compiles itself (it never reads their ordinary .pyc, so shipping them only costs size).
 _COMPILE_SCRIPT = """
-import compileall, py_compile, sys
+import compileall, os, py_compile, re, sys
 if sys.version_info[:2] != tuple(int(p) for p in sys.argv[2].split(".")):
     sys.exit(3)
-compileall.compile_dir(sys.argv[1], ddir="/var/task", quiet=2, workers=1,
+skip = "|".join(re.escape(os.path.join(sys.argv[1], p)) + r"(/|$)" for p in sys.argv[3:]) or "(?!)"
+compileall.compile_dir(sys.argv[1], ddir="/var/task", quiet=2, workers=1, rx=re.compile(skip),
                        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
 """
 
@@ -49,8 +53,11 @@ def interpreter_for(python: str) -> str | None:
     return shutil.which(f"python{python}")
 
 
-def compile_bytecode(staging: Path, python: str) -> str:
-    """Precompile every module in ``staging`` for ``python``; returns a line saying what was done."""
+def compile_bytecode(staging: Path, python: str, *, skip: Sequence[str] = ()) -> str:
+    """Precompile the modules in ``staging`` for ``python`` except the ``skip`` paths (relative, posix).
+
+    Returns a line saying what was done.
+    """
     interpreter = interpreter_for(python)
     if interpreter is None:
         return (
@@ -60,7 +67,7 @@ def compile_bytecode(staging: Path, python: str) -> str:
         )
     try:
         done = subprocess.run(
-            [interpreter, "-I", "-c", _COMPILE_SCRIPT, str(staging), python],
+            [interpreter, "-I", "-c", _COMPILE_SCRIPT, str(staging), python, *skip],
             capture_output=True,
             text=True,
             timeout=COMPILE_TIMEOUT_S,

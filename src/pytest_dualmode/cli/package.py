@@ -297,7 +297,8 @@ def build_package(options: PackageOptions, *, log: Callable[[str], None] = print
             "bytecode": False,
         }
         if options.compile:
-            line = _pkg_zip.compile_bytecode(staging, options.python)
+            pytest_compiles = [*tree.test_paths, *(n for n in tree.files if Path(n).name == "conftest.py")]
+            line = _pkg_zip.compile_bytecode(staging, options.python, skip=pytest_compiles)
             manifest["bytecode"] = line.startswith("bytecode: precompiled")
             notes.append(line)
         (staging / MANIFEST).write_text(
