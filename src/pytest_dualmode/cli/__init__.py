@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Package, emulate and invoke a pytest-dualmode system-test suite in AWS Lambda.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name in _COMMANDS.items():
+    for module_name in _COMMANDS.values():
         module = importlib.import_module(module_name)
         module.add_parser(sub)
     return parser
