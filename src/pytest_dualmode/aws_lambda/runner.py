@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -73,12 +74,13 @@ def _int_env(environ: Mapping[str, str], name: str, low: int, high: int, example
 
 
 def _pytest_message(tail: str, marker: str, lines: int = 20) -> str:
-    """pytest's own words at the end of its output: from the first ``marker`` line on (at most ``lines``)."""
-    found = [i for i, line in enumerate(tail.splitlines()) if line.startswith(marker)]
-    if not found:
-        return ""
-    text = tail.splitlines()[found[0] :] if marker == "ERROR:" else tail.splitlines()[found[0] :][-lines:]
-    return cut("\n".join(text).strip(), 2000)
+    """pytest's own words at the end of its output: from the first ``marker`` line on, else the last lines."""
+    text = tail.strip().splitlines()
+    found = [i for i, line in enumerate(text) if line.startswith(marker)]
+    picked = text[found[0] :] if found and marker == "ERROR:" else text[found[0] :][-lines:] if found else []
+    if not picked and marker == "ERROR:":  # e.g. "ImportError while loading conftest ..." (no ERROR: prefix)
+        picked = text[-lines:]
+    return cut("\n".join(picked).strip(), 2000)
 
 
 def run_suite(
@@ -100,8 +102,8 @@ def run_suite(
     if collect_only:
         argv += ["--collect-only", "-q"]
     else:
-        fd, junit_path = tempfile.mkstemp(prefix="dualmode-junit-", suffix=".xml")
-        os.close(fd)
+        # One name per process (Lambda runs one invocation at a time): no new path strings every run.
+        junit_path = os.path.join(tempfile.gettempdir(), f"dualmode-junit-{os.getpid()}.xml")
         argv.append(f"--junitxml={junit_path}")
     argv += [*args, *(p for p in paths if os.path.exists(os.path.join(root, p)))]
     out, err = RedactingStream(sys.stdout, redact), RedactingStream(sys.stderr, redact)
@@ -136,7 +138,7 @@ def run_suite(
         JANITOR.remember(root, recorder.module_names, recorder.test_dirs)
         JANITOR.sweep(root)
     xml = None
-    if junit_path:
+    if junit_path and os.path.exists(junit_path):
         try:
             with open(junit_path, "rb") as fh:
                 xml = fh.read() or None
@@ -252,6 +254,22 @@ def _deliver(
     return fit(result, config.response_limit, cut)
 
 
+_state = {"frozen": False}
+
+
+def _freeze_once() -> None:
+    """After the first run, move the surviving heap (the imported libraries) out of the collector's sight.
+
+    pytest collects garbage twice per session; on a warm Lambda that re-scans every imported library each
+    invocation. ``gc.freeze()`` after a full collection keeps later collections to the objects of that run.
+    Only what is alive then is frozen (the previous run's test modules are already gone), once per process.
+    """
+    if not _state["frozen"]:
+        _state["frozen"] = True
+        gc.collect()
+        gc.freeze()
+
+
 def _emit(summary: str) -> None:
     """Print the summary as the last lines of the log."""
     try:
@@ -300,6 +318,7 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
         )
         result = error_result("InternalError", message, time.monotonic() - started, shard)
     _emit(result["summary"])
+    _freeze_once()
     if result["outcome"] != "passed" and spec.raise_on_failure:
         raise SuiteFailed(result)
     return result
