@@ -13,17 +13,18 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_dualmode.cli._emu_api import Invocation
+from pytest_dualmode.aws_lambda.runtime_api import RuntimeApiServer
 
 LOG_TAIL_BYTES = 4096  # Lambda's LogResult holds the last 4 KB of the log
-INIT_TIMEOUT_S = 60.0  # the runtime must ask for its event within this (Lambda allows 10 s; machines vary)
+# the runtime's start (awslambdaric, the handler module: the handler loads pytest on its first event) may
+# take this long beyond the timeout before the runtime is killed; the handler itself sees the full deadline
+INIT_GRACE_S = 3.0
 _POLL_S = 0.1
 _EXIT_CODES = {"timeout": 2, "crash": 3}
 
@@ -155,18 +156,62 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+class _Watch:
+    """Samples the runtime's memory, kills it above its memory size, and writes the log's START line
+    once the runtime has taken the event."""
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], api: RuntimeApiServer, memory_mb: int, log: _Log
+    ) -> None:
+        self.process, self.api, self.memory_mb, self.log = process, api, memory_mb, log
+        self.peak_mb = 0
+        self.out_of_memory = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dualmode-emulate-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        announced = False
+        while not self._stop.wait(_POLL_S):
+            current = self.api.current
+            if current is not None and not announced:
+                announced = True
+                self.log.write(f"START RequestId: {current.request_id} Version: $LATEST\n")
+            self.sample()
+            if self.out_of_memory:
+                _kill(self.process)  # as Lambda does: the invocation ends with the runtime
+                return
+
+    def sample(self) -> None:
+        """Read the runtime's resident memory now (and its peak so far)."""
+        memory = _memory_mb(self.process.pid)
+        if memory is not None:
+            self.peak_mb = max(self.peak_mb, memory[1])
+            self.out_of_memory = self.out_of_memory or memory[0] > self.memory_mb
+
+    def stop(self) -> None:
+        """Stop sampling (bounded wait)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 def run_process(
     command: list[str],
     *,
     env: dict[str, str],
     cwd: Path,
-    invocation: Invocation,
+    api: RuntimeApiServer,
+    event: Any,
+    timeout_s: float,
     memory_mb: int,
     on_log: Callable[[str], None] | None,
 ) -> EmulationOutcome:
-    """Run the runtime process for ``invocation`` and turn what happened into an outcome."""
+    """Start the runtime process, hand it ``event`` through ``api``, and turn what happened into an outcome.
+
+    The deadline: the runtime gets ``timeout_s`` from the moment it takes the event (Lambda's deadline
+    header) and is killed when it has not answered by then plus a small grace for its start.
+    """
     log = _Log(on_log)
-    invocation.on_fetch = lambda: log.write(f"START RequestId: {invocation.request_id} Version: $LATEST\n")
     process = subprocess.Popen(
         command,
         env=env,
@@ -178,64 +223,43 @@ def run_process(
     )
     reader = threading.Thread(target=_pump, args=(process, log), name="dualmode-emulate-log", daemon=True)
     reader.start()
-    peak = 0
-    timed_out = exited = out_of_memory = False
-    init_deadline = time.monotonic() + INIT_TIMEOUT_S
+    watch = _Watch(process, api, memory_mb, log)
     try:
-        while not invocation.done.wait(_POLL_S):
-            now = time.monotonic()
-            memory = _memory_mb(process.pid)
-            rss = memory[0] if memory else None
-            peak = max(peak, memory[1] if memory else 0)
-            if rss is not None and rss > memory_mb:
-                out_of_memory = True
-                break
-            if process.poll() is not None:
-                exited = True
-                break
-            if invocation.started_at is None and now > init_deadline:
-                timed_out = True
-                break
-            if invocation.started_at is not None and now > invocation.started_at + invocation.timeout_s:
-                timed_out = True
-                break
+        result = api.invoke(event, timeout_s, process=process, grace_s=INIT_GRACE_S)
+        watch.sample()  # the runtime now waits for its next event: its peak is final
     finally:
-        ended = time.monotonic()
-        memory = _memory_mb(process.pid)  # the runtime waits for its next event: its peak is final
-        peak = max(peak, memory[1] if memory else 0)
+        watch.stop()
         _kill(process)
         reader.join(timeout=5)
-    duration = ended - (invocation.started_at or ended)
-    outcome = EmulationOutcome(None, duration_s=duration, max_memory_mb=peak or None)
-    if invocation.done.is_set():
-        _from_api(invocation, outcome)
-    elif timed_out:
-        outcome.timed_out = True
-        phase = "Task timed out" if invocation.started_at is not None else "Init phase timed out"
-        seconds = invocation.timeout_s if invocation.started_at is not None else INIT_TIMEOUT_S
-        _error(
-            outcome,
-            "Sandbox.Timedout",
-            f"RequestId: {invocation.request_id} Error: {phase} after {seconds:.2f} seconds",
-        )
-    elif out_of_memory:
-        _error(
-            outcome,
-            "Runtime.OutOfMemory",
-            f"RequestId: {invocation.request_id} Error: Runtime exited with error: signal: killed "
-            f"(memory above {memory_mb} MB)",
-        )
-    elif exited:
-        _error(
-            outcome,
-            "Runtime.ExitError",
-            f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
-            f"exit status {process.returncode}",
-        )
-    log.write(f"END RequestId: {invocation.request_id}\n")
+    outcome = EmulationOutcome(None, duration_s=result.duration_s, max_memory_mb=watch.peak_mb or None)
+    if watch.out_of_memory:
+        message = f"Runtime exited with error: signal: killed (memory above {memory_mb} MB)"
+        _error(outcome, "Runtime.OutOfMemory", f"RequestId: {result.request_id} Error: {message}")
+    elif result.is_error:
+        outcome.timed_out = result.timed_out
+        try:
+            payload = json.loads(result.payload) if result.payload else None
+        except ValueError:
+            payload = None
+        if (
+            isinstance(payload, dict)
+            and "errorType" in payload
+            and payload.get("errorType") == result.error_type  # the runtime's own error payload
+        ):
+            outcome.function_error, outcome.error = "Unhandled", payload
+        else:
+            message = result.error_message or ""
+            _error(
+                outcome,
+                result.error_type or "Runtime.Unknown",
+                f"RequestId: {result.request_id} Error: {message}",
+            )
+    else:
+        _result(result.payload, outcome)
+    log.write(f"END RequestId: {result.request_id}\n")
     log.write(
-        f"REPORT RequestId: {invocation.request_id}\tDuration: {duration * 1000:.2f} ms\t"
-        f"Memory Size: {memory_mb} MB\tMax Memory Used: {peak} MB\t\n"
+        f"REPORT RequestId: {result.request_id}\tDuration: {result.duration_s * 1000:.2f} ms\t"
+        f"Memory Size: {memory_mb} MB\tMax Memory Used: {watch.peak_mb} MB\t\n"
     )
     outcome.log_tail = log.tail()
     return outcome
@@ -246,17 +270,13 @@ def _error(outcome: EmulationOutcome, error_type: str, message: str) -> None:
     outcome.error = {"errorType": error_type, "errorMessage": message}
 
 
-def _from_api(invocation: Invocation, outcome: EmulationOutcome) -> None:
-    if invocation.error is not None:
-        outcome.function_error = "Unhandled"
-        outcome.error = invocation.error
-        return
+def _result(payload: bytes, outcome: EmulationOutcome) -> None:
     try:
-        payload = json.loads(invocation.response or b"null")
+        data = json.loads(payload or b"null")
     except ValueError:
-        payload = None
-    if isinstance(payload, dict) and str(payload.get("schema", "")).startswith("pytest-dualmode.result/"):
-        outcome.result = payload
+        data = None
+    if isinstance(data, dict) and str(data.get("schema", "")).startswith("pytest-dualmode.result/"):
+        outcome.result = data
     else:
         _error(outcome, "Runtime.InvalidResult", "the handler's response is not a pytest-dualmode run result")
 

@@ -175,6 +175,16 @@ def check_env_name(name: str, where: str) -> None:
         raise CliError(f"{where} {name}: reserved, the Lambda runtime sets it; remove it")
 
 
+def _forwarded() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if _FORWARDED.match(k)}
+
+
+def region(overrides: dict[str, str]) -> str:
+    """The function's region: from ``--env``, else this environment, else us-east-1."""
+    merged = {**_forwarded(), **overrides}
+    return merged.get("AWS_REGION") or merged.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
 def function_env(
     *,
     task_root: Path,
@@ -189,9 +199,8 @@ def function_env(
     overrides: dict[str, str],
 ) -> dict[str, str]:
     """The function's environment: Lambda's variables, forwarded configuration, then ``overrides``."""
-    forwarded = {k: v for k, v in os.environ.items() if _FORWARDED.match(k)}
-    merged = {**forwarded, **overrides}
-    region = merged.get("AWS_REGION") or merged.get("AWS_DEFAULT_REGION") or "us-east-1"
+    merged = {**_forwarded(), **overrides}
+    region_name = region(overrides)
     for name in ("home", "tmp"):
         (scratch / name).mkdir(exist_ok=True)
     env = {
@@ -213,8 +222,8 @@ def function_env(
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": f"emulated/[$LATEST]{uuid.uuid4().hex}",
         **merged,
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region_name,
+        "AWS_DEFAULT_REGION": region_name,
     }
     return env
 

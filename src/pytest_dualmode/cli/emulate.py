@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_dualmode.aws_lambda.runtime_api import RuntimeApiServer
 from pytest_dualmode.cli import CliError, _emu_runtime
-from pytest_dualmode.cli._emu_api import Invocation, RuntimeApi
 from pytest_dualmode.cli._emu_process import EmulationOutcome, run_process
 
 DEFAULT_TIMEOUT_S = 900.0  # Lambda's maximum; the deploy template's default is the same
@@ -112,14 +112,10 @@ class Emulator:
         overrides = dict(env or {})
         for name in overrides:
             _emu_runtime.check_env_name(name, "env")
-        invocation = Invocation(
-            json.dumps(event).encode("utf-8"),
-            timeout_s=timeout_s,
-            function_arn=f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}",
-        )
         scratch = Path(tempfile.mkdtemp(prefix="invoke-", dir=self._tmp))
+        region = _emu_runtime.region(overrides)
         try:
-            with RuntimeApi(invocation) as api:
+            with RuntimeApiServer(self.function_name, region=region) as api:
                 function_env = _emu_runtime.function_env(
                     task_root=self.task_root,
                     runtime=self.runtime_dir,
@@ -137,7 +133,9 @@ class Emulator:
                     command,
                     env=function_env,
                     cwd=self.task_root,
-                    invocation=invocation,
+                    api=api,
+                    event=event,
+                    timeout_s=timeout_s,
                     memory_mb=self.memory_mb,
                     on_log=on_log,
                 )
