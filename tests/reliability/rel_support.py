@@ -125,21 +125,27 @@ def start_standalone(dynamodb_url: str, log: Path, *extra: str) -> tuple[Child, 
 # ---- accounting ---------------------------------------------------------------------------------------
 
 
-def junit_outcomes(xml: str | bytes | Path) -> dict[str, str]:
-    """``{"module.py::test": outcome}`` from a pytest JUnit report; fails on a test reported twice.
+def junit_entries(xml: str | bytes | Path) -> list[tuple[str, str]]:
+    """``("module.py::test", outcome)`` for every testcase of a pytest JUnit report, in order.
 
     The outcome is ``passed``, ``failed``, ``error`` or ``skipped``, as the XML says.
     """
     root = ET.fromstring(xml.read_bytes() if isinstance(xml, Path) else xml)
-    outcomes: dict[str, str] = {}
+    entries = []
     for case in root.iter("testcase"):
         classname = case.get("classname", "")
-        nodeid = (
-            f"{classname.replace('.', '/')}.py::{case.get('name')}" if classname else str(case.get("name"))
-        )
+        name = str(case.get("name"))
+        nodeid = f"{classname.replace('.', '/')}.py::{name}" if classname else name
         tags = {child.tag for child in case}
         outcome = next((t for t in ("error", "failure", "skipped") if t in tags), "passed")
-        outcome = {"failure": "failed"}.get(outcome, outcome)
+        entries.append((nodeid, {"failure": "failed"}.get(outcome, outcome)))
+    return entries
+
+
+def junit_outcomes(xml: str | bytes | Path) -> dict[str, str]:
+    """``{"module.py::test": outcome}`` from a pytest JUnit report; fails on a test reported twice."""
+    outcomes: dict[str, str] = {}
+    for nodeid, outcome in junit_entries(xml):
         assert nodeid not in outcomes, f"{nodeid} appears twice in the JUnit report"
         outcomes[nodeid] = outcome
     return outcomes
