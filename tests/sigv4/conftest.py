@@ -15,7 +15,7 @@ from pytest_dualmode.sigv4.verifier import SigV4ServerInterceptor, Verifier
 
 @pytest.fixture
 def case(request: pytest.FixtureRequest) -> Case:
-    """The vector named by the test's ``name`` parameter (skipped when the suite is absent)."""
+    """The vector whose folder name the test is parametrized with (skipped when the suite is absent)."""
     folder = suite_dir()
     if folder is None:
         pytest.skip(f"AWS SigV4 test suite not found: set {SUITE_ENV} to its folder")

@@ -175,6 +175,22 @@ def test_rejections_say_why(attempt: Callable[[], None], reason: str) -> None:
     assert not canonical.re.search(r"[0-9a-f]{64}", text)
 
 
+def test_a_secret_in_the_access_key_place_is_not_echoed() -> None:
+    with pytest.raises(SignatureError, match=r"unknown access key id \(not an access key id\)") as info:
+        check(sign(key=(TOKEN_SECRET.replace("/", ""), SECRET, None)))
+    assert TOKEN_SECRET.replace("/", "") not in str(info.value)
+
+
+def test_hosts_and_header_lists_are_shown_readably() -> None:
+    with pytest.raises(SignatureError, match=r"\(signed: 'x-amz-date;x-amz-content-sha256'\)"):
+        check(
+            auth_with(
+                "SignedHeaders=host;x-amz-content-sha256;x-amz-date",
+                "SignedHeaders=x-amz-date;x-amz-content-sha256",
+            )(sign())
+        )
+
+
 def test_the_expected_signature_is_never_revealed() -> None:
     headers = sign(key=WRONG_KEY)
     right = sign()["Authorization"].rsplit("=", 1)[1]

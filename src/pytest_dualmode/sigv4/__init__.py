@@ -55,6 +55,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    """Load the names whose modules import requests or botocore on first use."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

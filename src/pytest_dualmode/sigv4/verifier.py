@@ -32,7 +32,10 @@ AUTHORITY_METADATA = "x-dualmode-authority"
 
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_TOKEN_LIKE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9._:;\[\]-]{1,100}")
+# AWS access key ids are upper-case letters and digits (AKIA..., ASIA...); anything else in that
+# place may be a secret pasted into the wrong variable, and is not echoed.
+_ACCESS_KEY_LIKE = re.compile(r"[A-Z0-9]{4,128}")
 
 
 class SignatureError(Exception):
@@ -127,7 +130,8 @@ class Verifier:
         access_key, date, region, service, signed, provided = _parse_authorization(auth)
 
         if access_key not in self._keys:
-            raise SignatureError(f"unknown access key id {_shown(access_key)}")
+            shown = repr(access_key) if _ACCESS_KEY_LIKE.fullmatch(access_key) else "(not an access key id)"
+            raise SignatureError(f"unknown access key id {shown}")
         secret, token = self._keys[access_key]
         if service != self.service:
             raise SignatureError(
