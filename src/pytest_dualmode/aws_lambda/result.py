@@ -238,7 +238,7 @@ def size_of(result: dict[str, Any]) -> int:
 
 
 TRUNCATED = (
-    "dualmode: result truncated to fit Lambda's 6 MB response (messages, then JUnit XML dropped); "
+    "dualmode: result truncated to fit Lambda's 6 MB response (messages cut, then JUnit XML dropped); "
     "set DUALMODE_RESULTS_S3 to keep the full report"
 )
 
@@ -250,12 +250,12 @@ def _trim(out: dict[str, Any], stage: int, cut: Callable[[str, int], str]) -> No
             if test.get("message"):
                 test["message"] = cut(test["message"], 512)
     elif stage == 1:
+        out["junit_xml"] = None
+    elif stage == 2:
         for test in tests:
             test.pop("message", None)
         for entry in out.get("collection_errors", []):
             entry["message"] = cut(entry["message"], 512)
-    elif stage == 2:
-        out["junit_xml"] = None
     elif stage == 3:
         out["tests"] = [t for t in tests if t["outcome"] in ("failed", "error", "not_run")]
     elif stage == 4:
@@ -267,8 +267,9 @@ def _trim(out: dict[str, Any], stage: int, cut: Callable[[str, int], str]) -> No
 
 
 def fit(result: dict[str, Any], limit: int, cut: Callable[[str, int], str]) -> dict[str, Any]:
-    """Cut the result to ``limit`` bytes: shorter messages, then no messages, then no XML, then only the
-    failed, errored and not_run records; ``truncated: true`` when anything was cut (``counts`` stay exact)."""
+    """Cut the result to ``limit`` bytes: messages cut to 512 characters, then no XML, then no messages, then
+    only the failed, errored and not_run records; ``truncated: true`` when anything was cut (``counts`` stay
+    exact)."""
     if size_of(result) <= limit:
         return result
     out = {**result, "tests": [dict(t) for t in result["tests"]], "truncated": True}
