@@ -87,14 +87,14 @@ def build_signer(config: pytest.Config) -> Any:
         else:
             from botocore.credentials import Credentials
 
-            from pytest_dualmode.sigv4.signer import Signer
+            from pytest_dualmode.sigv4.signer import Signer, preset_signs_payload
 
             key = _local_key(config)
             signer = Signer(
                 Credentials(key.access_key_id, key.secret_access_key),
                 _region(settings),
                 settings.sigv4_service,
-                sign_payload=settings.sigv4_service == "execute-api",
+                sign_payload=preset_signs_payload(settings.sigv4_service),
             )
     config.stash[_SIGNER] = signer
     return signer
