@@ -7,7 +7,9 @@ express.
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,3 +158,15 @@ def test_bad_handler_settings_are_a_config_error_before_any_test(
     assert result["outcome"] == "error" and result["error"]["type"] == "ConfigError", result
     assert result["error"]["message"].startswith(variable) and "use e.g." in result["error"]["message"]
     assert result["tests"] == [] and "raised" in result  # a bad configuration is a failed invocation
+
+
+def test_the_documented_events_are_valid() -> None:
+    import jsonschema
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "lambda.md"
+    blocks = re.findall(r"```json\n(.*?)```", doc.read_text(), re.S)
+    assert len(blocks) == 3
+    for block in blocks:
+        event = json.loads(block)
+        parse_event(event)
+        jsonschema.validate(event, _schema("event.schema.json"))
