@@ -43,8 +43,12 @@ class _CallDetails(
     pass
 
 
-def _default_timeout_interceptor(timeout: float) -> Any:
-    """A client interceptor that gives every call without a deadline ``timeout`` seconds."""
+def _default_timeout_interceptor(timeout: float, inner: Any = None) -> Any:
+    """A client interceptor that gives every call without a deadline ``timeout`` seconds.
+
+    With ``inner`` (another interceptor, e.g. the signer's), it calls that one itself: grpcio's cost is
+    per interceptor layer, so one layer doing both jobs keeps signed calls close to plain ones.
+    """
     import grpc
 
     def with_timeout(details: Any) -> Any:
@@ -66,15 +70,23 @@ def _default_timeout_interceptor(timeout: float) -> Any:
         grpc.StreamStreamClientInterceptor,
     ):
         def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+            if inner is not None:
+                return inner.intercept_unary_unary(continuation, with_timeout(details), request)
             return continuation(with_timeout(details), request)
 
         def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+            if inner is not None:
+                return inner.intercept_unary_stream(continuation, with_timeout(details), request)
             return continuation(with_timeout(details), request)
 
         def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+            if inner is not None:
+                return inner.intercept_stream_unary(continuation, with_timeout(details), request_iterator)
             return continuation(with_timeout(details), request_iterator)
 
         def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+            if inner is not None:
+                return inner.intercept_stream_stream(continuation, with_timeout(details), request_iterator)
             return continuation(with_timeout(details), request_iterator)
 
     return DefaultTimeout()
@@ -110,5 +122,6 @@ def make_channel(
         raw = grpc.insecure_channel(address, options)
     chain = list(interceptors)
     if timeout is not None:
-        chain.insert(0, _default_timeout_interceptor(timeout))
+        # Fold the first interceptor into the timeout one: one grpcio layer instead of two.
+        chain[:1] = [_default_timeout_interceptor(timeout, chain[0] if chain else None)]
     return grpc.intercept_channel(raw, *chain) if chain else raw

@@ -366,3 +366,52 @@ def test_secrets_never_reach_the_output(
     assert token not in everything
     assert "Signature=" not in everything
     assert "[REDACTED]" in everything
+
+
+def test_request_timeout_bounds_every_call(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        import time
+        import grpc
+        import pytest
+        from pytest_dualmode import LocalService
+
+        def slow(request, context):
+            time.sleep(3)
+            return b"late"
+
+        def slow_app(environ, start_response):
+            time.sleep(3)
+            start_response("200 OK", [("Content-Length", "4")])
+            return [b"late"]
+
+        @pytest.fixture(scope="session")
+        def dualmode_service():
+            handler = grpc.method_handlers_generic_handler(
+                "demo.Slow", {"Call": grpc.unary_unary_rpc_method_handler(slow)}
+            )
+            return LocalService(grpc=lambda server: server.add_generic_rpc_handlers((handler,)), http=slow_app)
+    """)
+    pytester.makepyfile("""
+        import time
+        import grpc
+        import pytest
+        import requests
+
+        def test_grpc_deadline(grpc_channel):
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as info:
+                grpc_channel.unary_unary("/demo.Slow/Call")(b"x")
+            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert time.monotonic() - started < 2.5
+
+        def test_explicit_timeout_wins(grpc_channel):
+            with pytest.raises(grpc.RpcError) as info:
+                grpc_channel.unary_unary("/demo.Slow/Call")(b"x", timeout=0.2)
+            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+        def test_http_timeout(http):
+            with pytest.raises(requests.exceptions.ReadTimeout):
+                http.get("/slow")
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--request-timeout", "0.7")
+    result.assert_outcomes(passed=3)
