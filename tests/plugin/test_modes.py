@@ -389,7 +389,8 @@ def test_request_timeout_bounds_every_call(pytester: pytest.Pytester) -> None:
             handler = grpc.method_handlers_generic_handler(
                 "demo.Slow", {"Call": grpc.unary_unary_rpc_method_handler(slow)}
             )
-            return LocalService(grpc=lambda server: server.add_generic_rpc_handlers((handler,)), http=slow_app)
+            register = lambda server: server.add_generic_rpc_handlers((handler,))
+            return LocalService(grpc=register, http=slow_app)
     """)
     pytester.makepyfile("""
         import time
