@@ -115,7 +115,8 @@ class ModuleJanitor:
             filename = getattr(module, "__file__", None)
             if not isinstance(filename, str):
                 continue
-            filename = os.path.abspath(filename)
+            if not os.path.isabs(filename):  # rare (a relative sys.path entry); abspath is the slow part
+                filename = os.path.abspath(filename)
             if not filename.startswith(prefix):
                 continue
             if (
