@@ -170,3 +170,11 @@ def test_the_documented_events_are_valid() -> None:
         event = json.loads(block)
         parse_event(event)
         jsonschema.validate(event, _schema("event.schema.json"))
+
+
+def test_a_missing_task_root_is_a_config_error(
+    invoke: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path / "gone"))
+    result = invoke({"raise_on_failure": False})
+    assert result["error"]["type"] == "ConfigError" and "LAMBDA_TASK_ROOT" in result["error"]["message"]

@@ -118,15 +118,9 @@ def run_suite(
                 code = int(pytest.main(argv, plugins=[recorder]))
         except DeadlineInterrupt:
             code = int(pytest.ExitCode.INTERRUPTED)
-        except (
-            KeyboardInterrupt,
-            SystemExit,
-        ) as exc:  # raised outside any test, e.g. by a conftest at import
-            code = int(
-                pytest.ExitCode.INTERRUPTED
-                if isinstance(exc, KeyboardInterrupt)
-                else pytest.ExitCode.INTERNAL_ERROR
-            )
+        except (KeyboardInterrupt, SystemExit) as exc:  # outside any test, e.g. a conftest exiting at import
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            code = int(pytest.ExitCode.INTERRUPTED if interrupted else pytest.ExitCode.INTERNAL_ERROR)
             crash = f"{type(exc).__name__}({exc}) was raised while pytest was starting or stopping"
         except Exception as exc:
             code = int(pytest.ExitCode.INTERNAL_ERROR)
@@ -290,6 +284,16 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
         return result
     shard = {"index": spec.shard.index, "count": spec.shard.count} if spec.shard else None
     root = task_root()
+    if not os.path.isdir(root):
+        where = "LAMBDA_TASK_ROOT" if os.environ.get("LAMBDA_TASK_ROOT") else "the working directory"
+        message = (
+            f"the task root {root!r} (from {where}) is not a folder; point LAMBDA_TASK_ROOT at the tests"
+        )
+        result = error_result("ConfigError", message, time.monotonic() - started, shard)
+        _emit(result["summary"])
+        if spec.raise_on_failure:
+            raise SuiteFailed(result)
+        return result
     try:
         with RunEnvironment(root, spec.env):
             redact = Redactor(os.environ)
