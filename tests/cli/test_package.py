@@ -230,3 +230,22 @@ def test_a_dependency_without_a_lambda_wheel_is_named(project: Path) -> None:
     assert message.startswith("no wheel of docopt==0.6.2 for Lambda's platform (CPython 3.12, x86_64:")
     assert "https://pypi.org/project/docopt/#files" in message
     assert not (project / "a.zip").exists()
+
+
+def test_bytecode_is_skipped_with_a_reason_when_no_interpreter_of_the_target_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shim = write(
+        tmp_path / "bin/python3.99", "#!/bin/sh\necho 'python3.99: command not found' >&2\nexit 127\n"
+    )
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
+    assert _pkg_zip.interpreter_for("3.99") is None
+    assert _pkg_zip.interpreter_for(LOCAL_PYTHON) == sys.executable
+    staging = tmp_path / "staging"
+    write(staging / "mod.py", "x = 1\n")
+    line = _pkg_zip.compile_bytecode(staging, "3.99")
+    assert line.startswith("bytecode: skipped (the target is Python 3.99: this interpreter is not")
+    assert not list(staging.rglob("*.pyc"))
+    assert _pkg_zip.compile_bytecode(staging, LOCAL_PYTHON).startswith("bytecode: precompiled")
+    assert list(staging.rglob("*.pyc"))

@@ -47,10 +47,23 @@ class ZipReport:
 
 
 def interpreter_for(python: str) -> str | None:
-    """A local interpreter of version ``python`` (this one, else ``pythonX.Y`` on PATH), or None."""
+    """A working local interpreter of version ``python`` (this one, else ``pythonX.Y`` on PATH), or None."""
     if f"{sys.version_info.major}.{sys.version_info.minor}" == python:
         return sys.executable
-    return shutil.which(f"python{python}")
+    found = shutil.which(f"python{python}")
+    if found is None:
+        return None
+    try:  # a version manager's shim may be on PATH without that version being usable
+        probe = subprocess.run(
+            [found, "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return found if probe.returncode == 0 and probe.stdout.strip() == python else None
 
 
 def compile_bytecode(staging: Path, python: str, *, skip: Sequence[str] = ()) -> str:
@@ -61,9 +74,9 @@ def compile_bytecode(staging: Path, python: str, *, skip: Sequence[str] = ()) ->
     interpreter = interpreter_for(python)
     if interpreter is None:
         return (
-            f"bytecode: skipped (the target is Python {python}, and neither this interpreter nor a "
-            f"python{python} on PATH is that version); Lambda will compile modules in memory on every "
-            f"cold start. Run dualmode package with Python {python} to precompile"
+            f"bytecode: skipped (the target is Python {python}: this interpreter is not, and there is no "
+            f"working python{python} on PATH); Lambda will compile modules in memory on every cold start. "
+            f"Run dualmode package with Python {python} to precompile"
         )
     try:
         done = subprocess.run(
