@@ -227,6 +227,7 @@ def test_the_cli_prints_the_result_and_exits_with_its_code(
         (["--timeout", "0"], "argument --timeout: 0 s: Lambda allows 1 to 900 seconds"),
         (["--timeout", "soon"], "argument --timeout: 'soon' is not a number of seconds"),
         (["--env", "NOEQUALS"], "--env 'NOEQUALS': expected NAME=VALUE"),
+        (["--env", "TOKEN:hunter2-secret"], "--env 'TOKEN': expected NAME=VALUE"),
         (["--env", "_HANDLER=x.y"], "--env _HANDLER: reserved, the Lambda runtime sets it"),
         (["--memory", "64"], "--memory 64: Lambda allows 128 to 10240 MB"),
     ],
@@ -240,6 +241,7 @@ def test_bad_arguments_are_named_with_the_fix(
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+    assert "hunter2" not in err
 
 
 def test_bad_packages_are_refused(tmp_path: Path) -> None:

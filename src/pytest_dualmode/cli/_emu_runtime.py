@@ -162,7 +162,7 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not _ENV_NAME.match(name):
-            shown = name if _ENV_NAME.match(name) else "".join(pair[:20].split("=")[:1])
+            shown = re.match(r"[A-Za-z0-9_]*", pair).group(0)  # type: ignore[union-attr]  # never the value
             raise CliError(f"--env {shown!r}: expected NAME=VALUE, e.g. --env DUALMODE_ADDR=api.internal:443")
         check_env_name(name, "--env")
         env[name] = value
