@@ -219,6 +219,24 @@ def _available(staging: Path) -> Callable[[str], bool]:
     return available
 
 
+def _requirements(
+    options: PackageOptions, imports: _pkg_imports.ImportReport, log: Callable[[str], None]
+) -> list[str]:
+    """The plugin's runtime needs and the tests' third-party imports, pinned to the versions installed here;
+    names that ``--requirements`` lists are left to that file."""
+    user_names = _pkg_pip.names_in_requirements_file(options.requirements) if options.requirements else set()
+    requirements: dict[str, str] = {}
+    for req in _pkg_pip.plugin_requirements(without_boto=options.without_boto):
+        requirements[_pkg_pip.requirement_name(req)] = req
+    for dist in imports.third_party:
+        name = _pkg_pip.normalize(dist)
+        if name in requirements or (options.without_boto and name in _pkg_pip.RUNTIME_PROVIDED):
+            continue
+        requirements[name] = dist
+        log(f"dependency from the tests' imports: {dist} (imported by {imports.importers[dist]})")
+    return [_pkg_pip.pin(req) for name, req in requirements.items() if name not in user_names]
+
+
 def build_package(options: PackageOptions, *, log: Callable[[str], None] = print) -> PackageReport:
     """Build the zip described by ``options``; raises :class:`CliError` on bad input."""
     _validate(options)
@@ -242,17 +260,7 @@ def build_package(options: PackageOptions, *, log: Callable[[str], None] = print
             "if Lambda needs it, add it to --requirements"
         )
 
-    user_names = _pkg_pip.names_in_requirements_file(options.requirements) if options.requirements else set()
-    requirements: dict[str, str] = {}
-    for req in _pkg_pip.plugin_requirements(without_boto=options.without_boto):
-        requirements[_pkg_pip.requirement_name(req)] = req
-    for dist in imports.third_party:
-        name = _pkg_pip.normalize(dist)
-        if name in requirements or (options.without_boto and name in _pkg_pip.RUNTIME_PROVIDED):
-            continue
-        requirements[name] = dist
-        log(f"dependency from the tests' imports: {dist} (imported by {imports.importers[dist]})")
-    pinned = [_pkg_pip.pin(req) for name, req in requirements.items() if name not in user_names]
+    pinned = _requirements(options, imports, log)
 
     with tempfile.TemporaryDirectory(prefix="dualmode-package-") as tmp:
         staging = Path(tmp) / "task"
