@@ -90,6 +90,7 @@ def render(records: list[Mapping[str, Any]]) -> str:
     faults = _by_kind(records, "fault")
     fuzz = _by_kind(records, "fuzz")
     load_runs = _by_kind(records, "load")
+    security = _by_kind(records, "security")
     areas: dict[str, int] = {}
     for r in bad:
         areas[r["area"]] = areas.get(r["area"], 0) + 1
@@ -108,6 +109,8 @@ def render(records: list[Mapping[str, Any]]) -> str:
         f"- faults survived: **{len(faults)}** scenarios, each run accounted for (every collected test "
         "reported exactly once, nothing reported passed that did not pass)",
         f"- fuzz examples run: **{fuzz_total}** over {len(fuzz)} properties, none failed",
+        f"- security checks passed: **{len(security)}** (secrets in every output, loopback only in local "
+        "mode, destructive tests gated)",
     ]
     if last_load:
         lines.append(
@@ -126,6 +129,10 @@ def render(records: list[Mapping[str, Any]]) -> str:
     )
     lines += ["", "## Fuzzing", ""]
     lines += _table(["property", "examples"], [[str(r["name"]), str(r["examples"])] for r in fuzz])
+    lines += ["", "## Security", ""]
+    lines += _table(
+        ["check", "what was looked at"], [[str(r["name"]), str(r.get("checked", ""))] for r in security]
+    )
     lines += ["", "## Load", ""]
     lines += _load_section(load_runs)
     lines += [

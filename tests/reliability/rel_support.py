@@ -133,9 +133,12 @@ def junit_entries(xml: str | bytes | Path) -> list[tuple[str, str]]:
     root = ET.fromstring(xml.read_bytes() if isinstance(xml, Path) else xml)
     entries = []
     for case in root.iter("testcase"):
-        classname = case.get("classname", "")
+        parts = case.get("classname", "").split(".") if case.get("classname") else []
+        classes = []
+        while parts and parts[-1].startswith("Test"):  # pytest's classname: module path, then classes
+            classes.insert(0, parts.pop())
         name = str(case.get("name"))
-        nodeid = f"{classname.replace('.', '/')}.py::{name}" if classname else name
+        nodeid = "::".join([f"{'/'.join(parts)}.py", *classes, name]) if parts else name
         tags = {child.tag for child in case}
         outcome = next((t for t in ("error", "failure", "skipped") if t in tags), "passed")
         entries.append((nodeid, {"failure": "failed"}.get(outcome, outcome)))
