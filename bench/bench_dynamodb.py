@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 TARGET = 3.0
-ROUND_TIME_LIMIT = 1.5  # seconds per round and variant, whatever the pair count
+ROUND_TIME_LIMIT = 1.0  # seconds per round and variant, whatever the pair count
 TABLE = "bench-pairs"
 
 
@@ -82,11 +82,15 @@ def http_client(url: str) -> Any:
     )
 
 
-def pairs(client: Any, count: int, time_limit: float, prefix: str) -> float:
-    """Run up to ``count`` PutItem+GetItem pairs (at most ``time_limit`` seconds); return pairs per second."""
+def pairs(client: Any, count: int, time_limit: float, prefix: str) -> tuple[float, float]:
+    """Run up to ``count`` PutItem+GetItem pairs (at most ``time_limit`` seconds).
+
+    Returns (pairs per second, CPU milliseconds per pair): the CPU time is the whole process's
+    (client and server threads), so it shows the work per pair apart from waiting for a core.
+    """
     deadline = time.monotonic() + time_limit
     done = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     while done < count and time.monotonic() < deadline:
         key = {"pk": {"S": f"{prefix}-{done}"}}
         client.put_item(TableName=TABLE, Item={**key, "reason": {"S": "benchmark"}, "n": {"N": str(done)}})
@@ -94,15 +98,24 @@ def pairs(client: Any, count: int, time_limit: float, prefix: str) -> float:
         if item is None or item["n"]["N"] != str(done):
             sys.exit(f"GetItem did not return the item just written ({prefix}-{done}): {item}")
         done += 1
-    return done / (time.perf_counter() - start)
+    return done / (time.perf_counter() - start), (time.process_time() - cpu_start) * 1000 / done
+
+
+def machine_line(load_at_start: float) -> str:
+    """The conditions of this run: cores and the 1-minute load average (ratios move with the load)."""
+    return (
+        f"machine: {os.cpu_count()} cores, 1-min load average {load_at_start:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end"
+    )
 
 
 def main() -> None:
     """Start the three variants, interleave rounds, and print pairs/s and ratios side by side."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7, help="rounds per variant (default 7)")
-    parser.add_argument("--pairs", type=int, default=300, help="pairs per round (default 300)")
+    parser.add_argument("--rounds", type=int, default=12, help="rounds per variant (default 12)")
+    parser.add_argument("--pairs", type=int, default=100, help="pairs per round (default 100)")
     opts = parser.parse_args()
+    load_at_start = os.getloadavg()[0]
 
     from pytest_dualmode.local.dynamodb import EmbeddedDynamoDB
 
@@ -124,25 +137,33 @@ def main() -> None:
         for name in names:  # warm up: connections, botocore's and moto's first-call work
             pairs(clients[name], 20, ROUND_TIME_LIMIT, f"warm-{name}")
         rates: dict[str, list[float]] = {n: [] for n in names}
+        cpu: dict[str, list[float]] = {n: [] for n in names}
         for rnd in range(opts.rounds):
             for name in names[rnd % len(names) :] + names[: rnd % len(names)]:
-                rates[name].append(pairs(clients[name], opts.pairs, ROUND_TIME_LIMIT, f"{rnd}-{name}"))
+                rate, cpu_ms = pairs(clients[name], opts.pairs, ROUND_TIME_LIMIT, f"{rnd}-{name}")
+                rates[name].append(rate)
+                cpu[name].append(cpu_ms)
 
     base = rates["ThreadedMotoServer"]
     print(
         f"\nPutItem+GetItem pairs, one thread, {opts.rounds} interleaved rounds of <= {opts.pairs} pairs "
         f"or {ROUND_TIME_LIMIT:g} s"
     )
-    print(f"{'variant':<20}{'median pairs/s':>16}{'vs ThreadedMotoServer':>24}")
+    print(f"{'variant':<20}{'median pairs/s':>16}{'vs ThreadedMotoServer':>24}{'CPU ms/pair':>13}")
     for name in names:
         ratio = statistics.median(a / b for a, b in zip(rates[name], base, strict=True))
-        print(f"{name:<20}{statistics.median(rates[name]):>16.0f}{ratio:>23.2f}x")
+        print(
+            f"{name:<20}{statistics.median(rates[name]):>16.0f}{ratio:>23.2f}x"
+            f"{statistics.median(cpu[name]):>13.2f}"
+        )
     ratio = statistics.median(a / b for a, b in zip(rates["in-process"], base, strict=True))
     verdict = "met" if ratio >= TARGET else "MISSED"
     print(
         f"in-process vs ThreadedMotoServer: {ratio:.2f}x, median of per-round ratios "
         f"(target >= {TARGET:g}x: {verdict})"
     )
+
+    print(machine_line(load_at_start))
 
 
 if __name__ == "__main__":

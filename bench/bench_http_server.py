@@ -188,6 +188,14 @@ def compare(label: str, app: Any, opts: argparse.Namespace, counter: ConnectionC
     return ratio
 
 
+def machine_line(load_at_start: float) -> str:
+    """The conditions of this run: cores and the 1-minute load average (ratios move with the load)."""
+    return (
+        f"machine: {os.cpu_count()} cores, 1-min load average {load_at_start:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end"
+    )
+
+
 def main() -> None:
     """Seed the example service, then compare the servers on it and on the trivial app."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -195,6 +203,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="GETs per round (default 400)")
     parser.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
     opts = parser.parse_args()
+    load_at_start = os.getloadavg()[0]
 
     from example_service import SuppressionService
     from pytest_dualmode.local.dynamodb import EmbeddedDynamoDB
@@ -217,6 +226,8 @@ def main() -> None:
         f"\nexample-service GET throughput, WsgiServer vs werkzeug: {ratio:.2f}x "
         f"(target >= {TARGET}x: {verdict})"
     )
+
+    print(machine_line(load_at_start))
 
 
 if __name__ == "__main__":

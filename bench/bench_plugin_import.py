@@ -2,10 +2,12 @@
 
 Each sample is a fresh ``python -m pytest`` process on a file of a few plain tests (no dualmode
 fixture), in a directory with its own ``pytest.ini`` so no enclosing project's configuration
-applies. The two variants alternate (order swapped every round). The figure is the median of the
-per-round differences of whole-process wall time: each pair runs back to back, so a change in the
-machine's load (2 shared cores) mostly cancels out. The difference of the two medians is shown
-beside it. Target: at most 20 ms added.
+applies. Other installed pytest plugins are blocked (``-p no:NAME``) in both variants, so the
+plugin, found through its entry point as users get it, is the only difference. The variants
+alternate (order swapped every round). The figure is the median of the per-round differences of
+whole-process wall time: each pair runs back to back, so a change in the machine's load (2 shared
+cores) mostly cancels out. The difference of the two medians is shown beside it. Target: at most
+20 ms added.
 
 It also runs pytest once in-process per variant and lists which heavy modules (grpc, boto3,
 botocore, moto, requests, ...) are in ``sys.modules`` afterwards: a plugin that imports lazily
@@ -64,12 +66,22 @@ loaded = sorted(m for m in heavy if m in sys.modules)
 print(json.dumps({"exit": int(code), "loaded": loaded}))
 """
 
-VARIANTS = {"plugin": [], "no:dualmode": ["-p", "no:dualmode"]}
-
 
 def clean_env() -> dict[str, str]:
     """The parent's environment without anything that would change how pytest or the plugin runs."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("DUALMODE_", "PYTEST_"))}
+
+
+def other_plugins() -> list[str]:
+    """``-p no:NAME`` for every installed pytest plugin but pytest-dualmode, for both variants alike.
+
+    Only the plugin under test should differ between the variants; another package's plugin (one
+    that imports requests at start-up, say) would add the same cost to both and drown the figure.
+    """
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group="pytest11") if not ep.value.startswith("pytest_dualmode")}
+    return [arg for name in sorted(names) for arg in ("-p", f"no:{name}")]
 
 
 def pytest_cmd(extra: list[str]) -> list[str]:
@@ -131,19 +143,30 @@ def plugin_import_ms(env: dict[str, str], runs: int = 5) -> float:
     return statistics.median(samples)
 
 
+def machine_line(load_at_start: float) -> str:
+    """The conditions of this run: cores and the 1-minute load average (ratios move with the load)."""
+    return (
+        f"machine: {os.cpu_count()} cores, 1-min load average {load_at_start:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end"
+    )
+
+
 def main() -> None:
     """Interleave the two variants, then print medians, the added milliseconds and the module check."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20, help="samples per variant (default 20)")
     opts = parser.parse_args()
+    load_at_start = os.getloadavg()[0]
     env = clean_env()
     with tempfile.TemporaryDirectory(prefix="dualmode-bench-") as tmp:
         cwd = Path(tmp)
         (cwd / "pytest.ini").write_text("[pytest]\n")
         (cwd / "test_plain.py").write_text(PLAIN_TESTS)
-        names = list(VARIANTS)
+        blocked = other_plugins()
+        variants = {"plugin": blocked, "no:dualmode": [*blocked, "-p", "no:dualmode"]}
+        names = list(variants)
         for name in names:  # warm the file-system and bytecode caches once, not measured
-            run_timed(cwd, VARIANTS[name], env)
+            run_timed(cwd, variants[name], env)
         times: dict[str, list[float]] = {n: [] for n in names}
         deadline = time.monotonic() + TIME_BUDGET
         for rnd in range(opts.rounds):
@@ -151,8 +174,8 @@ def main() -> None:
                 print(f"note: time budget reached after {rnd} rounds")
                 break
             for name in names if rnd % 2 == 0 else names[::-1]:
-                times[name].append(run_timed(cwd, VARIANTS[name], env))
-        loaded = {name: heavy_modules(cwd, VARIANTS[name], env) for name in names}
+                times[name].append(run_timed(cwd, variants[name], env))
+        loaded = {name: heavy_modules(cwd, variants[name], env) for name in names}
         import_ms = plugin_import_ms(env)
 
     with_plugin, without = statistics.median(times["plugin"]), statistics.median(times["no:dualmode"])
@@ -162,10 +185,13 @@ def main() -> None:
         f"\npytest run of 6 plain tests (no dualmode fixture), {len(times['plugin'])} interleaved rounds, "
         "medians"
     )
-    print(f"{'variant':<14}{'wall ms':>9}{'ratio':>8}   heavy modules loaded")
+    print(f"{'variant':<14}{'wall ms':>9}{'ratio':>8}{'fastest ms':>12}   heavy modules loaded")
     for name in names:
         med = statistics.median(times[name])
-        print(f"{name:<14}{med * 1000:>9.0f}{med / without:>7.3f}x   {', '.join(loaded[name]) or '-'}")
+        print(
+            f"{name:<14}{med * 1000:>9.0f}{med / without:>7.3f}x{min(times[name]) * 1000:>12.0f}   "
+            f"{', '.join(loaded[name]) or '-'}"
+        )
     verdict = "met" if paired * 1000 <= TARGET_MS else "MISSED"
     print(
         f"added by the plugin: {paired * 1000:+.1f} ms median of per-round differences "
@@ -175,12 +201,16 @@ def main() -> None:
         "of which importing pytest_dualmode.plugin after pytest (median of 5 fresh processes): "
         f"{import_ms:.1f} ms"
     )
+    others = ", ".join(arg.removeprefix("no:") for arg in blocked[1::2]) or "none"
+    print(f"other pytest plugins, blocked in both variants: {others}")
     extra = sorted(set(loaded["plugin"]) - set(loaded["no:dualmode"]))
     bad = [m for m in extra if m in MUST_NOT_LOAD]
     print(
         f"heavy modules the plugin adds: {', '.join(extra) or 'none'}"
         f"{'  <- should be lazy: ' + ', '.join(bad) if bad else ''}"
     )
+
+    print(machine_line(load_at_start))
 
 
 if __name__ == "__main__":
