@@ -97,8 +97,9 @@ def test_the_deadline_reached_mid_test_reports_every_test_once(
 ) -> None:
     task_root({"test_deadline.py": tests})
     started = time.monotonic()
-    result = run({"deadline_margin_ms": 2000}, Context(remaining_ms=4000))
-    assert time.monotonic() - started < 4.0  # stopped before Lambda would have killed it
+    result = run({"deadline_margin_ms": 4000}, Context(remaining_ms=6000))
+    # Interrupted with 2 s left: the result is out before Lambda would kill the run, even on a busy machine.
+    assert time.monotonic() - started < 6.0
     assert result["outcome"] == "timeout"
     outcomes = result_outcomes(result)
     names = {nodeid.split("::")[1]: outcome for nodeid, outcome in outcomes.items()}
