@@ -122,6 +122,11 @@ def _front_door(args: argparse.Namespace) -> tuple[Any, list[Any]]:
     return (lambda app: SigV4WsgiMiddleware(app, verifier)), [SigV4ServerInterceptor(verifier)]
 
 
+def _log_http_error(exc: BaseException) -> None:
+    """One line per failed HTTP request (the app's own errors are JSON responses, not exceptions)."""
+    print(f"example_service: an HTTP request failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
 def _fail(message: str, code: int = 1) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return code
@@ -165,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
         import grpc
 
-        from example_service.wsgi_server import WsgiServer
+        from pytest_dualmode.local.http_server import WsgiServer
 
         # so_reuseport=0: a port that is already taken must fail here, not be silently shared.
         grpc_server = grpc.server(
@@ -183,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         grpc_server.start()
         app = service.wsgi_app if wrap_wsgi is None else wrap_wsgi(service.wsgi_app)
         try:
-            http_server = WsgiServer(app, args.host, args.http_port).start()
+            http_server = WsgiServer(app, args.host, args.http_port, on_error=_log_http_error).start()
         except OSError as exc:
             return _fail(
                 f"cannot bind the HTTP port {args.host}:{args.http_port} ({exc.strerror}); pick a "

@@ -44,82 +44,93 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.connection, add=False)
 
-    def _handle(self) -> None:
-        length_header = self.headers.get("Content-Length")
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering 400/413 (and closing) for a bad or huge one."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            body = self._read_chunked()
-        else:
-            try:
-                length = int(length_header or 0)
-            except ValueError:
-                self.send_error(400, "bad Content-Length")
-                return
-            if length > MAX_BODY:
-                self.send_error(413, "request body too large")
-                self.close_connection = True
-                return
-            body = self.rfile.read(length) if length > 0 else b""
-        environ = self._environ(body)
-        status_headers: list[Any] = []
-        headers_sent = False
-        chunked = False
+            out = bytearray()
+            while True:
+                line = self.rfile.readline(100).split(b";")[0].strip()
+                try:
+                    size = int(line, 16)
+                except ValueError:
+                    self._refuse(400, "bad chunk size")
+                    return None
+                if size == 0:
+                    self.rfile.readline(100)
+                    return bytes(out)
+                if len(out) + size > MAX_BODY:
+                    self._refuse(413, "request body too large")
+                    return None
+                out += self.rfile.read(size)
+                self.rfile.readline(100)
+        raw = self.headers.get("Content-Length", "0")
+        if not (raw.isascii() and raw.isdigit()):
+            self._refuse(400, "bad Content-Length")
+            return None
+        if len(raw) > 12 or int(raw) > MAX_BODY:
+            self._refuse(413, "request body too large")
+            return None
+        return self.rfile.read(int(raw)) if int(raw) else b""
 
-        def start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: Any = None
-        ) -> Callable[..., Any]:
-            if exc_info and headers_sent:
+    def _refuse(self, code: int, message: str) -> None:
+        """Answer ``code`` with a JSON error and close the connection (the body is left unread)."""
+        self.close_connection = True
+        body = b'{"error":{"code":"%s","message":"%s"}}' % (
+            b"PAYLOAD_TOO_LARGE" if code == 413 else b"INVALID_ARGUMENT",
+            message.encode(),
+        )
+        self.send_response_only(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        state = self._state
+        head = self.command == "HEAD"
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if exc_info and state["sent"]:
                 raise exc_info[1].with_traceback(exc_info[2])
-            status_headers[:] = [status, headers]
+            state["status"], state["headers"] = status, headers
             return lambda data: None  # the legacy write() callable; apps here return iterables
 
         def send_headers() -> None:
-            nonlocal headers_sent, chunked
-            status, headers = status_headers
-            code, _, reason = status.partition(" ")
+            code, _, reason = state["status"].partition(" ")
             self.send_response_only(int(code), reason)
-            names = {k.lower() for k, _ in headers}
-            for k, v in headers:
-                self.send_header(k, v)
-            if "content-length" not in names and self.command != "HEAD" and int(code) not in (204, 304):
-                chunked = True
+            names = {k.lower() for k, _ in state["headers"]}
+            for name, value in state["headers"]:
+                self.send_header(name, value)
+            # A HEAD response never has a body, so it never needs chunked framing either.
+            state["chunked"] = not head and "content-length" not in names and int(code) not in (204, 304)
+            if state["chunked"]:
                 self.send_header("Transfer-Encoding", "chunked")
-            if self.close_connection:
-                self.send_header("Connection", "close")
             self.end_headers()
-            headers_sent = True
+            state["sent"] = True
 
-        result = self.server.app(environ, start_response)
+        result = self.server.app(self._environ(body), start_response)
         try:
             for data in result:
                 if not data:
                     continue
-                if not headers_sent:
+                if not state["sent"]:
                     send_headers()
-                if chunked:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                else:
-                    self.wfile.write(data)
-            if not headers_sent:
+                if head:
+                    continue  # the app may produce a body for HEAD; it must not reach the wire
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if state["chunked"] else data)
+            if not state["sent"]:
                 send_headers()
-            if chunked:
+            if state["chunked"]:
                 self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         finally:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-
-    def _read_chunked(self) -> bytes:
-        out = bytearray()
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                self.rfile.readline()
-                return bytes(out)
-            out += self.rfile.read(size)
-            self.rfile.readline()
-            if len(out) > MAX_BODY:
-                raise ValueError("request body too large")
 
     def _environ(self, body: bytes) -> dict[str, Any]:
         path, _, query = self.path.partition("?")
@@ -153,15 +164,19 @@ class _Handler(BaseHTTPRequestHandler):
         return environ
 
     def _dispatch(self) -> None:
+        # Per-request response state, read back here when the app fails (were headers sent?).
+        self._state: dict[str, Any] = {"sent": False, "chunked": False}
         try:
-            self._handle()
+            self._serve()
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception as exc:
-            # An app that raises gets a 500 rather than a silently dropped connection.
             self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.send_error(500, f"internal error: {type(exc).__name__}")
+            if not self._state.get("sent"):
+                # An app that raises before answering gets a 500 rather than a dropped connection;
+                # after the headers went out, dropping the connection is the only honest signal.
+                with contextlib.suppress(OSError):
+                    self.send_error(500, f"internal error: {type(exc).__name__}")
             self.server.on_error(exc)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
@@ -172,9 +187,12 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], app: WsgiApp) -> None:
+    def __init__(
+        self, address: tuple[str, int], app: WsgiApp, on_error: Callable[[BaseException], object] | None
+    ) -> None:
         self.app = app
         self.errors: list[BaseException] = []
+        self._on_error = on_error
         self._conns: dict[socket.socket, threading.Thread] = {}
         self._lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -200,6 +218,8 @@ class _Server(ThreadingHTTPServer):
 
     def on_error(self, exc: BaseException) -> None:
         self.errors.append(exc)
+        if self._on_error is not None:
+            self._on_error(exc)
 
 
 class WsgiServer:
@@ -207,12 +227,26 @@ class WsgiServer:
 
     The socket is bound in the caller's thread, so a bind error reaches the caller; :meth:`start`
     returns once the server answers a TCP connection; :meth:`stop` closes the listener and every
-    open keep-alive connection.
+    open keep-alive connection. ``on_error`` is told of every exception the app raised (each one
+    was answered with a 500, or ended its connection if the response had started).
     """
 
-    def __init__(self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((host, port), app)
+    def __init__(
+        self,
+        app: WsgiApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        on_error: Callable[[BaseException], object] | None = None,
+    ) -> None:
+        self._server = _Server((host, port), app, on_error)
         self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound ``(host, port)``."""
+        host, port = self._server.server_address[:2]
+        return (host if isinstance(host, str) else host.decode()), int(port)
 
     @property
     def port(self) -> int:
@@ -222,12 +256,12 @@ class WsgiServer:
     @property
     def url(self) -> str:
         """``http://host:port`` of the server."""
-        host = self._server.server_address[0]
-        return f"http://{host if isinstance(host, str) else host.decode()}:{self.port}"
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     @property
     def errors(self) -> list[BaseException]:
-        """Exceptions the app raised while serving (each was answered with a 500)."""
+        """Exceptions the app raised while serving."""
         return self._server.errors
 
     def start(self, ready_timeout: float = 5.0) -> WsgiServer:
@@ -240,7 +274,9 @@ class WsgiServer:
         )
         self._thread.start()
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=ready_timeout):
+            host, port = self.address
+            probe = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+            with socket.create_connection((probe, port), timeout=ready_timeout):
                 pass
         except OSError:
             self.stop()
