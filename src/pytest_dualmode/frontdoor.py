@@ -122,7 +122,7 @@ def requests_auth(signer: Any) -> Any:
 
 
 def known_secrets(config: pytest.Config) -> list[str]:
-    """The secret values this run holds (local fake secret, the signer's current secret and token).
+    """The secret values this run holds (local fake secret, every secret and token the signer used).
 
     Passed to the redactor as exact values to mask, on top of its patterns.
     """
@@ -131,10 +131,5 @@ def known_secrets(config: pytest.Config) -> list[str]:
         values.append(config.stash[_KEY].secret_access_key)
     signer = config.stash.get(_SIGNER, None)
     if signer is not None:
-        try:
-            # re-read: a refreshed secret is the one to mask now
-            frozen = signer.credentials() if callable(signer.credentials) else signer.credentials
-        except Exception:  # a refresh failing here must not break reporting
-            frozen = None
-        values += [v for v in (getattr(frozen, "secret_key", None), getattr(frozen, "token", None)) if v]
+        values += signer.used_secrets()
     return values

@@ -257,3 +257,24 @@ def test_a_repeated_request_in_the_same_second_reuses_its_signature_safely() -> 
     clock[0] += 1
     assert sig.sign("GET", "https://svc.example/x")["X-Amz-Date"] == "20250615T150641Z"
     assert sig.sign("GET", "https://svc.example/y") != sig.sign("GET", "https://svc.example/x")
+
+
+def test_used_secrets_keeps_rotated_out_keys_for_redaction() -> None:
+    from botocore.credentials import Credentials
+
+    from pytest_dualmode.sigv4.signer import Signer
+
+    class Rotating:
+        def __init__(self) -> None:
+            self.generation = 0
+
+        def get_frozen_credentials(self) -> object:
+            self.generation += 1
+            return Credentials(
+                f"AKID{self.generation}", f"secret-{self.generation}", f"token-{self.generation}"
+            )
+
+    signer = Signer(Rotating(), "us-east-1", "vpc-lattice-svcs", sign_payload=False)
+    for _ in range(3):
+        signer.sign("GET", "https://example.amazonaws.com/")
+    assert signer.used_secrets() == ["secret-1", "token-1", "secret-2", "token-2", "secret-3", "token-3"]

@@ -128,6 +128,7 @@ class Signer:
         normalize_path: bool = True,
     ) -> None:
         self.region = region
+        self._used: dict[str, str | None] = {}
         self.service = service
         self.sign_payload = sign_payload
         self._credentials = credentials
@@ -153,7 +154,16 @@ class Signer:
         """The current credentials (re-read on every call, so refreshed ones are picked up)."""
         getter = getattr(self._credentials, "get_frozen_credentials", None)
         frozen: FrozenCredentials = getter() if getter is not None else self._credentials
+        if frozen.secret_key not in self._used:
+            # Remember every secret and token ever used, so output can be redacted of rotated-out
+            # ones too; bounded, since a run sees a handful of rotations at most.
+            if len(self._used) < 256:
+                self._used[frozen.secret_key] = frozen.token
         return frozen
+
+    def used_secrets(self) -> list[str]:
+        """Every secret key and session token this signer has read (for redaction, never for output)."""
+        return [v for pair in list(self._used.items()) for v in pair if v]
 
     def sign(
         self,
