@@ -154,11 +154,10 @@ class Signer:
         """The current credentials (re-read on every call, so refreshed ones are picked up)."""
         getter = getattr(self._credentials, "get_frozen_credentials", None)
         frozen: FrozenCredentials = getter() if getter is not None else self._credentials
-        if frozen.secret_key not in self._used:
-            # Remember every secret and token ever used, so output can be redacted of rotated-out
-            # ones too; bounded, since a run sees a handful of rotations at most.
-            if len(self._used) < 256:
-                self._used[frozen.secret_key] = frozen.token
+        # Remember every secret and token ever used, so output can be redacted of rotated-out ones
+        # too; bounded, since a run sees a handful of rotations at most.
+        if frozen.secret_key not in self._used and len(self._used) < 256:
+            self._used[frozen.secret_key] = frozen.token
         return frozen
 
     def used_secrets(self) -> list[str]:
