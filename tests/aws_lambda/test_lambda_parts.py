@@ -175,3 +175,13 @@ def test_the_alarm_never_fires_into_code_after_the_run(monkeypatch: Any) -> None
         pass
     stop._on_alarm(signal.SIGALRM, None)  # a signal already on its way when the run ended: ignored
     assert stop.fired == 0
+
+
+def test_the_alarm_waits_while_pytest_is_between_tests() -> None:
+    busy = [False]
+    with pytest.raises(DeadlineInterrupt), HardStop(Deadline(300, 400), busy=lambda: busy[0]) as stop:
+        time.sleep(0.4)  # the alarm comes after about 100 ms: pytest is "between tests", so it waits
+        assert stop.fired == 0
+        busy[0] = True
+        time.sleep(5)
+    assert stop.fired == 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -68,12 +69,16 @@ class Deadline:
 class HardStop:
     """Context manager arming ``SIGALRM`` to raise :class:`DeadlineInterrupt` at half the margin.
 
-    ``available`` says whether it could arm (main thread, a deadline, SIGALRM present); ``fired`` counts the
-    interrupts raised. The previous handler and timer are restored on exit.
+    ``busy()`` says whether pytest is in a test, collecting or finishing the session; outside those (start-up,
+    between tests, pytest's final garbage collection, where an exception would be dropped as "unraisable")
+    the alarm waits a little instead of raising. ``available`` says whether it could arm (main thread, a
+    deadline, SIGALRM present); ``fired`` counts the interrupts raised. The previous handler and timer are
+    restored on exit.
     """
 
-    def __init__(self, deadline: Deadline) -> None:
+    def __init__(self, deadline: Deadline, busy: Callable[[], bool] = lambda: True) -> None:
         self.deadline = deadline
+        self.busy = busy
         self.fired = 0
         self.available = False
         self._active = False
@@ -98,6 +103,9 @@ class HardStop:
     def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
         __tracebackhide__ = True  # the test's own frames are what its report should show
         if not self._active:  # the run has just ended: never raise into the handler's own code
+            return
+        if not self.busy():
+            self._arm(50.0)
             return
         self.fired += 1
         if self.fired < MAX_INTERRUPTS:

@@ -92,8 +92,18 @@ class RunRecorder:
         self.deadline_reason: str | None = None
         self.keyboard: tuple[str | None, str] | None = None
         self.stop_reason: str | None = None
+        self.busy = False  # collecting, in a test, or finishing the session: where an interrupt may land
 
     # -- collection --------------------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection(self, session: pytest.Session) -> Any:
+        """Collecting: a deadline interrupt may stop it."""
+        self.busy = True
+        try:
+            return (yield)
+        finally:
+            self.busy = False
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         """Keep only the selected tests (before -k/-m, so a selected id always counts as found)."""
@@ -138,6 +148,11 @@ class RunRecorder:
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         """Track the running test (a KeyboardInterrupt is charged to it)."""
         self.current = nodeid
+        self.busy = True
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        """Between tests pytest itself runs: no interrupt there."""
+        self.busy = False
 
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> None:
         """Note a test stopped by :class:`DeadlineInterrupt` (it is not_run, not failed)."""
@@ -182,11 +197,17 @@ class RunRecorder:
         else:
             self.keyboard = (self.current, self.redact(cut(excinfo.exconly())))
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Keep why the session stopped early (-x/--maxfail, or a plugin's shouldstop)."""
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Any:
+        """Keep why the session stopped early (-x/--maxfail, a plugin's shouldstop); its teardown may hang."""
         for reason in (session.shouldfail, session.shouldstop):
             if reason and not self.stop_reason:
                 self.stop_reason = str(reason)
+        self.busy = True
+        try:
+            return (yield)
+        finally:
+            self.busy = False
 
     # -- the records ---------------------------------------------------------------------------------------
     def _not_run_reason(self, exit_code: int, interrupted_by_deadline: bool) -> str:

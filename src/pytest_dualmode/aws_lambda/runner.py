@@ -108,7 +108,7 @@ def run_suite(
     argv += [*args, *(p for p in paths if os.path.exists(os.path.join(root, p)))]
     out, err = RedactingStream(sys.stdout, redact), RedactingStream(sys.stderr, redact)
     saved = sys.stdout, sys.stderr
-    stop = HardStop(deadline)
+    stop = HardStop(deadline, busy=lambda: recorder.busy)
     crash = None
     started = time.monotonic()
     sys.stdout, sys.stderr = out, err
