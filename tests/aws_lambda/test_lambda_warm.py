@@ -72,6 +72,12 @@ def test_changed_test_code_is_imported_again(task_root: Any, invoke: Any) -> Non
     assert "helper-value-2" in failed[0]["message"]
     task_root.write({"tests/helpers.py": "VALUE = 1\n"})
     assert invoke({})["outcome"] == "passed"
+    task_root.write({"tests/test_state.py": "def test_rewritten():\n    assert False, 'file-rewritten'\n"})
+    rewritten = invoke({"raise_on_failure": False})
+    assert [(t["nodeid"], t["outcome"]) for t in rewritten["tests"]] == [
+        ("tests/test_state.py::test_rewritten", "failed")
+    ]
+    assert "file-rewritten" in rewritten["tests"][0]["message"]
 
 
 def _rss_bytes() -> int:
