@@ -98,11 +98,7 @@ def test_random_http_requests_never_get_a_server_error(http_url: str, http_serve
         headers = {"Content-Type": content_type} if content_type else {}
         prepared = requests.Request(method, http_url + path, headers=headers, data=body or None).prepare()
         prepared.url = http_url + path
-        if method == "HEAD":  # on its own connection: see test_a_head_response_has_no_body
-            with requests.Session() as alone:
-                response = alone.send(prepared, timeout=10)
-        else:
-            response = session.send(prepared, timeout=10)
+        response = session.send(prepared, timeout=10)  # HEAD too: see test_a_head_response_has_no_body
         assert response.status_code < 500, (method, path, response.text[:300])
         if response.status_code >= 400 and method != "HEAD":
             error = response.json()["error"]
@@ -133,22 +129,17 @@ def raw_exchange(url: str, requests_bytes: bytes) -> bytes:
     return data
 
 
-@pytest.mark.parametrize("server", ["plugin", "standalone"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: both WSGI servers (pytest_dualmode.local.http_server, example_service.wsgi_server) "
-    "write the body of a HEAD response, so the next response on the keep-alive connection is garbled",
-)
-def test_a_head_response_has_no_body(service: Any, server: str) -> None:
-    if server == "plugin":
-        from pytest_dualmode.local.http_server import WsgiServer
-    else:
-        from example_service.wsgi_server import WsgiServer  # type: ignore[assignment]
-    running = WsgiServer(service.wsgi_app, "127.0.0.1", 0).start()
+def test_a_head_response_has_no_body(service: Any) -> None:
+    """A HEAD answer is headers only, so the next response on the keep-alive connection stays intact.
+
+    (Found by the fuzzing above: the body of a HEAD response used to garble the next one.)
+    """
+    from pytest_dualmode.local.http_server import WsgiServer
+
+    running = WsgiServer(service.wsgi_app).start()
     try:
-        url = running.url if server == "plugin" else f"http://{running.address[0]}:{running.address[1]}"
         data = raw_exchange(
-            url, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            running.url, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
         )
     finally:
         running.stop()
