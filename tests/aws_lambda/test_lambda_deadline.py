@@ -77,6 +77,9 @@ def test_a_test_still_running_at_half_the_margin_is_interrupted(task_root: Any, 
     first, second = result["tests"]
     assert first["outcome"] == "not_run" and first["message"].startswith("deadline: interrupted during call")
     assert second["outcome"] == "not_run" and second["message"].startswith("deadline: not started")
+    xml = decode(result["junit_xml"]) or ""
+    assert xml.count("<testcase") == 2 and xml.count("pytest-dualmode.not_run") == 2, xml  # each test once
+    assert "<failure" not in xml and 'failures="0"' in xml and 'skipped="2"' in xml
 
 
 def test_no_test_starts_when_the_margin_is_already_gone(task_root: Any, invoke: Any) -> None:

@@ -92,6 +92,11 @@ def test_an_env_value_is_never_echoed(invoke: Any) -> None:
     assert "wJalrXUtnFEMI" not in json.dumps(result)
 
 
+def test_the_reason_for_a_secret_named_variable_stays_readable(invoke: Any) -> None:
+    message = invoke({"env": {"AWS_SECRET_ACCESS_KEY": 1}})["error"]["message"]
+    assert message == "event.env.AWS_SECRET_ACCESS_KEY: expected a string value, got number; quote it"
+
+
 def test_valid_events_parse_into_their_fields() -> None:
     assert parse_event(None) == parse_event({})
     event = parse_event(

@@ -106,6 +106,15 @@ def test_junit_merge_adds_not_run_tests_as_skipped() -> None:
     assert 'classname="t.test_a.TestC" name="test_y[1]"' in text
     assert 'type="pytest-dualmode.not_run" message="not run: deadline: late"' in text
     assert junit.merge([], []) is None
+    interrupted = (
+        b'<testsuites><testsuite name="pytest" tests="1" failures="1" skipped="0">'
+        b'<testcase classname="t.test_a" name="test_x"><failure message="DeadlineInterrupt"/></testcase>'
+        b"</testsuite></testsuites>"
+    )
+    once = (
+        junit.merge([interrupted], [{"nodeid": "t/test_a.py::test_x", "reason": "deadline: cut"}]) or b""
+    ).decode()
+    assert once.count("<testcase") == 1 and "<failure" not in once and 'failures="0" skipped="1"' in once
     with pytest.raises(ValueError, match="gzip\\+base64"):
         junit.decode({"encoding": "zip", "data": ""})
 

@@ -71,6 +71,7 @@ class EventError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.detail = message
 
 
 @dataclass(frozen=True)

@@ -43,19 +43,45 @@ def merge(reports: Sequence[bytes], not_run: Sequence[dict[str, str]]) -> bytes 
             return None
         root = ET.Element("testsuites", {"name": "pytest tests"})
     if not_run:
-        suite = root.find("testsuite")
-        if suite is None:
-            suite = ET.SubElement(root, "testsuite", {"name": "pytest", "tests": "0", "skipped": "0"})
-        for entry in not_run:
-            classname, name = _classname_and_name(entry["nodeid"])
-            case = ET.SubElement(suite, "testcase", {"classname": classname, "name": name, "time": "0.000"})
-            reason = (
-                entry["reason"] if entry["reason"].startswith("not run") else f"not run: {entry['reason']}"
-            )
-            ET.SubElement(case, "skipped", {"type": NOT_RUN_TYPE, "message": reason})
-        for attr in ("tests", "skipped"):
-            suite.set(attr, str(int(suite.get(attr, "0")) + len(not_run)))
+        _add_not_run(root, not_run)
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+def _add_not_run(root: Any, not_run: Sequence[dict[str, str]]) -> None:
+    """Each not_run test as one skipped testcase: pytest's own (a test the deadline interrupted has one, as a
+    failure) is turned into it, the others are added to the first suite."""
+    import xml.etree.ElementTree as ET
+
+    wanted = {_classname_and_name(e["nodeid"]): e for e in not_run}
+    for suite in root.iter("testsuite"):
+        for case in suite.findall("testcase"):
+            entry = wanted.pop((case.get("classname", ""), case.get("name", "")), None)
+            if entry is None:
+                continue
+            for child in list(case):
+                if child.tag in ("failure", "error", "skipped"):
+                    key = {"failure": "failures", "error": "errors", "skipped": "skipped"}[child.tag]
+                    suite.set(key, str(max(0, int(suite.get(key, "0")) - 1)))
+                    case.remove(child)
+            case.append(_skipped(entry))
+            suite.set("skipped", str(int(suite.get("skipped", "0")) + 1))
+    if not wanted:
+        return
+    suite = root.find("testsuite")
+    if suite is None:
+        suite = ET.SubElement(root, "testsuite", {"name": "pytest", "tests": "0", "skipped": "0"})
+    for (classname, name), entry in wanted.items():
+        case = ET.SubElement(suite, "testcase", {"classname": classname, "name": name, "time": "0.000"})
+        case.append(_skipped(entry))
+    for attr in ("tests", "skipped"):
+        suite.set(attr, str(int(suite.get(attr, "0")) + len(wanted)))
+
+
+def _skipped(entry: dict[str, str]) -> Any:
+    import xml.etree.ElementTree as ET
+
+    reason = entry["reason"] if entry["reason"].startswith("not run") else f"not run: {entry['reason']}"
+    return ET.Element("skipped", {"type": NOT_RUN_TYPE, "message": reason})
 
 
 def encode(xml: bytes | None, redact: Callable[[str], str]) -> dict[str, str] | None:

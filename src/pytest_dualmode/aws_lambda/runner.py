@@ -279,7 +279,10 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
     try:
         spec = parse_event(event)
     except EventError as exc:  # not a run: returned (not raised), so the caller sees which field was wrong
-        result = error_result("EventError", Redactor(os.environ)(str(exc)), time.monotonic() - started)
+        # Only the detail may quote a value; the field path (event.env.AWS_SECRET_ACCESS_KEY) would read as
+        # "key: value" to the redactor and lose the words after it.
+        message = f"{exc.field}: {Redactor(os.environ)(exc.detail)}"
+        result = error_result("EventError", message, time.monotonic() - started)
         _emit(result["summary"])
         return result
     shard = {"index": spec.shard.index, "count": spec.shard.count} if spec.shard else None
