@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def _load_section(records: list[Mapping[str, Any]]) -> list[str]:
+def _load_section(records: Sequence[Mapping[str, Any]]) -> list[str]:
     if not records:
         return [
             "No load run in this report (run it with `pytest -m reliability tests/reliability/test_load.py`)."
@@ -109,6 +109,8 @@ def _load_section(records: list[Mapping[str, Any]]) -> list[str]:
         f"- shared-address adds: {r['shared_addresses']} addresses, each created exactly once: "
         f"{'yes' if r['double_creates'] == 0 else 'NO (' + str(r['double_creates']) + ' twice)'}",
         f"- read-your-writes misses: {r['stale_reads']}",
+        "- latencies describe this one run on the machine it ran on (clients, service and DynamoDB all on "
+        "it); they are a record, not a target: `bench/bench_load.py` compares variants side by side",
         f"- unexpected 5xx / INTERNAL / other errors: **{r['unexpected']}**; expected 4xx on purpose: "
         f"{r['expected_rejections']}; client timeouts: {r['timeouts']}",
         "",
@@ -120,7 +122,7 @@ def _load_section(records: list[Mapping[str, Any]]) -> list[str]:
     return lines + _table(["operation", "count", "p50 ms", "p99 ms", "max ms"], rows)
 
 
-def render(records: list[Mapping[str, Any]]) -> str:
+def render(records: Sequence[Mapping[str, Any]]) -> str:
     """docs/reliability.md for these records."""
     bad = _by_kind(records, "bad_input")
     faults = _by_kind(records, "fault")

@@ -134,7 +134,7 @@ def junit_entries(xml: str | bytes | Path) -> list[tuple[str, str]]:
     entries = []
     for case in root.iter("testcase"):
         parts = case.get("classname", "").split(".") if case.get("classname") else []
-        classes = []
+        classes: list[str] = []
         while parts and parts[-1].startswith("Test"):  # pytest's classname: module path, then classes
             classes.insert(0, parts.pop())
         name = str(case.get("name"))

@@ -212,6 +212,7 @@ def test_a_pytest_run_whose_profile_rotates_keys_passes_throughout(
     tmp_path: Path,
     figures: Any,
     keys: list[tuple[str, str, str]],
+    request: pytest.FixtureRequest,
 ) -> None:
     verifier = rotating_verifier(keys)
     front = SignedService(service, verifier)
@@ -251,7 +252,7 @@ def test_a_pytest_run_whose_profile_rotates_keys_passes_throughout(
     assert_no_leaks(shown, [secret for _, secret, _ in keys] + [token for _, _, token in keys])
     figures.add(
         "fault",
-        "credentials rotating under a pytest run (credential_process)",
+        f"credentials rotating under a pytest run (credential_process, {request.node.callspec.id} keys)",
         tests=4,
         detail="3 key generations over 8 signed requests; all passed, no secret shown",
     )

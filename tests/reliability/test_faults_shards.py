@@ -66,9 +66,9 @@ def pytest_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     continue
                 zf.write(file.locate(), name)
         plugin = Path(pytest_dualmode.__file__).parent
-        for file in sorted(plugin.rglob("*")):
-            if file.is_file() and "__pycache__" not in file.parts:
-                zf.write(file, f"pytest_dualmode/{file.relative_to(plugin)}")
+        for source in sorted(plugin.rglob("*")):
+            if source.is_file() and "__pycache__" not in source.parts:
+                zf.write(source, f"pytest_dualmode/{source.relative_to(plugin)}")
         zf.writestr("tests/test_shard.py", SHARD_TESTS)
         zf.writestr("pytest.ini", "[pytest]\ntestpaths = tests\n")
         manifest = {
@@ -89,6 +89,14 @@ FAULTS = {
     "os_exit": (3, "not_run"),  # the runtime process dies: the shard is lost, re-run once, lost again
     "segfault": (3, "not_run"),
     "keyboard_interrupt": (2, None),  # pytest stops the shard's session: interrupted
+}
+
+
+WHAT = {
+    "sys_exit": "calls sys.exit",
+    "os_exit": "calls os._exit",
+    "segfault": "segfaults",
+    "keyboard_interrupt": "raises KeyboardInterrupt",
 }
 
 
@@ -163,7 +171,7 @@ def test_a_test_that_ends_its_shard_is_accounted_for(
     counts = merged["counts"]
     figures.add(
         "fault",
-        f"test calling {fault.replace('_', ' ')} in a shard (dualmode invoke --emulate)",
+        f"a test that {WHAT[fault]} in a shard (dualmode invoke --emulate)",
         tests=len(outcomes),
         detail=f"exit {code}; passed {counts['passed']}, failed {counts['failed']}, "
         f"not_run {counts['not_run']}",
