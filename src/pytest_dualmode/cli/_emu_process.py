@@ -1,25 +1,24 @@
-"""One emulated invocation's runtime process: start it, watch its log, memory and deadline, stop it.
+"""One emulated invocation in a runtime process: hand it the event, watch its log, memory and deadline.
 
 The log reads like the function's CloudWatch stream: ``START``, the runtime's output, ``END`` and
-a ``REPORT`` line with the duration and the peak memory. :class:`EmulationOutcome` is what Lambda
-would have reported to the caller.
+a ``REPORT`` line with the duration, the peak memory and, for a cold start, the init duration.
+:class:`EmulationOutcome` is what Lambda would have reported to the caller. Whether the runtime may
+serve another invocation (it answered, within its deadline and memory) is decided here too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_dualmode.aws_lambda.runtime_api import RuntimeApiServer
+from pytest_dualmode.aws_lambda.runtime_api import InvocationOutcome, RuntimeApiServer
+from pytest_dualmode.cli._emu_warm import RuntimeProcess
 
 LOG_TAIL_BYTES = 4096  # Lambda's LogResult holds the last 4 KB of the log
 # the runtime's start (awslambdaric, the handler module: the handler loads pytest on its first event) may
@@ -36,7 +35,9 @@ class EmulationOutcome:
     ``result``: the handler's response when it is a run result (docs/result-schema.md);
     ``function_error``: ``"Unhandled"`` when the invocation failed (Lambda's ``X-Amz-Function-Error``),
     with the error payload (``errorType``, ``errorMessage``) in ``error``; ``log_tail``: the last
-    4 KB of the log; ``timed_out``: the deadline killed the runtime.
+    4 KB of the log; ``timed_out``: the deadline killed the runtime; ``cold_start``: the invocation
+    started a new runtime process (False: a warm or pre-started one served it); ``start_s``: seconds
+    from the invocation until the runtime took the event (a cold start's init; about 0 when warm).
     """
 
     result: dict[str, Any] | None
@@ -47,6 +48,8 @@ class EmulationOutcome:
     timed_out: bool = False
     max_memory_mb: int | None = None
     runtime_client: str = ""
+    cold_start: bool = True
+    start_s: float = 0.0
     task_root_writes: list[str] = field(default_factory=list)
 
     @property
@@ -107,24 +110,48 @@ class EmulationOutcome:
 
 
 class _Log:
-    """Collects the runtime's output: streams lines to ``on_log`` and keeps the tail."""
+    """Collects one invocation's log: streams lines to ``on_log`` and keeps the tail.
 
-    def __init__(self, on_log: Callable[[str], None] | None) -> None:
+    ``START`` is written once the runtime has taken the event: before the first line it writes after
+    that, or by the watcher for a quiet handler. Lines are added under one lock, so START never lands
+    after the output it announces.
+    """
+
+    def __init__(self, on_log: Callable[[str], None] | None, api: RuntimeApiServer) -> None:
         self._on_log = on_log
+        self._api = api
+        self._announced = False
         self._lines: deque[str] = deque()
         self._size = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    def announce(self) -> None:
+        """Write the START line if the runtime has taken the event and it is not written yet."""
+        with self._lock:
+            current = self._api.current
+            if self._announced or current is None:
+                return
+            self._announced = True
+            self.write(f"START RequestId: {current.request_id} Version: $LATEST\n")
+
+    def output(self, line: str) -> None:
+        """A line the runtime wrote."""
+        with self._lock:
+            self.announce()
+            self.write(line)
 
     def write(self, line: str) -> None:
+        """Add a line as it is."""
         with self._lock:
             self._lines.append(line)
             self._size += len(line)
             while self._size > 4 * LOG_TAIL_BYTES and len(self._lines) > 1:
                 self._size -= len(self._lines.popleft())
-        if self._on_log is not None:
-            self._on_log(line)
+            if self._on_log is not None:
+                self._on_log(line)
 
     def tail(self) -> str:
+        """The last 4 KB, like Lambda's ``LogResult``."""
         with self._lock:
             data = "".join(self._lines).encode("utf-8", errors="replace")
         return data[-LOG_TAIL_BYTES:].decode("utf-8", errors="replace")
@@ -146,24 +173,12 @@ def _memory_mb(pid: int) -> tuple[int, int] | None:
     return values["VmRSS"], values.get("VmHWM", values["VmRSS"])
 
 
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    """Kill the runtime and anything it started (it leads its own process group)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 class _Watch:
     """Samples the runtime's memory, kills it above its memory size, and writes the log's START line
     once the runtime has taken the event."""
 
-    def __init__(
-        self, process: subprocess.Popen[bytes], api: RuntimeApiServer, memory_mb: int, log: _Log
-    ) -> None:
-        self.process, self.api, self.memory_mb, self.log = process, api, memory_mb, log
+    def __init__(self, runtime: RuntimeProcess, memory_mb: int, log: _Log) -> None:
+        self.runtime, self.memory_mb, self.log = runtime, memory_mb, log
         self.peak_mb = 0
         self.out_of_memory = False
         self._stop = threading.Event()
@@ -171,20 +186,16 @@ class _Watch:
         self._thread.start()
 
     def _run(self) -> None:
-        announced = False
         while not self._stop.wait(_POLL_S):
-            current = self.api.current
-            if current is not None and not announced:
-                announced = True
-                self.log.write(f"START RequestId: {current.request_id} Version: $LATEST\n")
+            self.log.announce()
             self.sample()
             if self.out_of_memory:
-                _kill(self.process)  # as Lambda does: the invocation ends with the runtime
+                self.runtime.kill()  # as Lambda does: the invocation ends with the runtime
                 return
 
     def sample(self) -> None:
         """Read the runtime's resident memory now (and its peak so far)."""
-        memory = _memory_mb(self.process.pid)
+        memory = _memory_mb(self.runtime.process.pid)
         if memory is not None:
             self.peak_mb = max(self.peak_mb, memory[1])
             self.out_of_memory = self.out_of_memory or memory[0] > self.memory_mb
@@ -195,43 +206,47 @@ class _Watch:
         self._thread.join(timeout=5)
 
 
-def run_process(
-    command: list[str],
+# errors after which the runtime is not trusted with another invocation (it is killed)
+_DISCARD = ("Runtime.ExitError", "Sandbox.Timedout", "Function.ResponseSizeTooLarge")
+
+
+def run_invocation(
+    runtime: RuntimeProcess,
     *,
-    env: dict[str, str],
-    cwd: Path,
-    api: RuntimeApiServer,
     event: Any,
     timeout_s: float,
     memory_mb: int,
     on_log: Callable[[str], None] | None,
-) -> EmulationOutcome:
-    """Start the runtime process, hand it ``event`` through ``api``, and turn what happened into an outcome.
+) -> tuple[EmulationOutcome, bool]:
+    """Hand ``event`` to ``runtime`` and turn what happened into an outcome; also whether it may be reused.
 
     The deadline: the runtime gets ``timeout_s`` from the moment it takes the event (Lambda's deadline
-    header) and is killed when it has not answered by then plus a small grace for its start.
+    header) and is killed when it has not answered by then plus a small grace for a cold start. A runtime
+    that crashed, timed out, ran out of memory or failed its init is killed and must not be reused; one
+    whose handler answered (a result, or an error it raised) may serve the next invocation.
     """
-    log = _Log(on_log)
-    process = subprocess.Popen(
-        command,
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    reader = threading.Thread(target=_pump, args=(process, log), name="dualmode-emulate-log", daemon=True)
-    reader.start()
-    watch = _Watch(process, api, memory_mb, log)
+    cold = runtime.invocations == 0 and not runtime.wait_ready(0)
+    log = _Log(on_log, runtime.api)
+    runtime.attach(log)
+    watch = _Watch(runtime, memory_mb, log)
+    queued = time.monotonic()
     try:
-        result = api.invoke(event, timeout_s, process=process, grace_s=INIT_GRACE_S)
+        result = runtime.api.invoke(event, timeout_s, process=runtime.process, grace_s=INIT_GRACE_S)
         watch.sample()  # the runtime now waits for its next event: its peak is final
     finally:
         watch.stop()
-        _kill(process)
-        reader.join(timeout=5)
-    outcome = EmulationOutcome(None, duration_s=result.duration_s, max_memory_mb=watch.peak_mb or None)
+    started_s = max(0.0, time.monotonic() - queued - result.duration_s)
+    reusable = _reusable(result) and not watch.out_of_memory and runtime.alive
+    if not reusable:
+        runtime.kill()
+    runtime.detach()  # everything it wrote for this invocation is in the log now
+    outcome = EmulationOutcome(
+        None,
+        duration_s=result.duration_s,
+        max_memory_mb=watch.peak_mb or None,
+        cold_start=cold,
+        start_s=started_s,
+    )
     if watch.out_of_memory:
         message = f"Runtime exited with error: signal: killed (memory above {memory_mb} MB)"
         _error(outcome, "Runtime.OutOfMemory", f"RequestId: {result.request_id} Error: {message}")
@@ -256,13 +271,21 @@ def run_process(
             )
     else:
         _result(result.payload, outcome)
+    init = f"Init Duration: {started_s * 1000:.2f} ms\t" if cold and not result.init_error else ""
     log.write(f"END RequestId: {result.request_id}\n")
     log.write(
         f"REPORT RequestId: {result.request_id}\tDuration: {result.duration_s * 1000:.2f} ms\t"
-        f"Memory Size: {memory_mb} MB\tMax Memory Used: {watch.peak_mb} MB\t\n"
+        f"Memory Size: {memory_mb} MB\tMax Memory Used: {watch.peak_mb} MB\t{init}\n"
     )
     outcome.log_tail = log.tail()
-    return outcome
+    return outcome, reusable
+
+
+def _reusable(result: InvocationOutcome) -> bool:
+    """The runtime answered this invocation itself: a response, or an error its handler raised."""
+    if not result.is_error:
+        return True
+    return not (result.init_error or result.timed_out or result.error_type in _DISCARD)
 
 
 def _error(outcome: EmulationOutcome, error_type: str, message: str) -> None:
@@ -279,9 +302,3 @@ def _result(payload: bytes, outcome: EmulationOutcome) -> None:
         outcome.result = data
     else:
         _error(outcome, "Runtime.InvalidResult", "the handler's response is not a pytest-dualmode run result")
-
-
-def _pump(process: subprocess.Popen[bytes], log: _Log) -> None:
-    assert process.stdout is not None
-    for raw in iter(process.stdout.readline, b""):
-        log.write(raw.decode("utf-8", errors="replace"))

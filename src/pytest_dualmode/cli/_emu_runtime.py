@@ -179,9 +179,18 @@ def _forwarded() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if _FORWARDED.match(k)}
 
 
+def configuration(overrides: dict[str, str]) -> dict[str, str]:
+    """The function's configured variables: the forwarded ones from this environment, then ``overrides``.
+
+    Two invocations may share a warm runtime only when this is the same for both: a runtime process keeps
+    the environment it started with, as a Lambda execution environment keeps its function's configuration.
+    """
+    return {**_forwarded(), **overrides}
+
+
 def region(overrides: dict[str, str]) -> str:
     """The function's region: from ``--env``, else this environment, else us-east-1."""
-    merged = {**_forwarded(), **overrides}
+    merged = configuration(overrides)
     return merged.get("AWS_REGION") or merged.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
@@ -197,9 +206,14 @@ def function_env(
     memory_mb: int,
     interpreter: str,
     overrides: dict[str, str],
+    initialization: str = "on-demand",
 ) -> dict[str, str]:
-    """The function's environment: Lambda's variables, forwarded configuration, then ``overrides``."""
-    merged = {**_forwarded(), **overrides}
+    """The function's environment: Lambda's variables, forwarded configuration, then ``overrides``.
+
+    ``initialization`` is Lambda's ``AWS_LAMBDA_INITIALIZATION_TYPE``: ``on-demand`` for a runtime started
+    by an invocation, ``provisioned-concurrency`` for one started ahead of it.
+    """
+    merged = configuration(overrides)
     region_name = region(overrides)
     for name in ("home", "tmp"):
         (scratch / name).mkdir(exist_ok=True)
@@ -218,7 +232,7 @@ def function_env(
         "AWS_LAMBDA_FUNCTION_NAME": function_name,
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": initialization,
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": f"emulated/[$LATEST]{uuid.uuid4().hex}",
         **merged,

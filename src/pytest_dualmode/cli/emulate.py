@@ -1,16 +1,25 @@
 """``dualmode emulate``: run a package the way Lambda would, offline.
 
-The zip is extracted once into a read-only task root. Each invocation starts a clean interpreter
-(no site-packages: only the task root, a runtime folder holding ``awslambdaric`` and boto3 as
-Lambda's runtime does, and the standard library can be imported) with Lambda's environment
-variables, HOME and TMPDIR in a writable scratch folder, and a Runtime API server on 127.0.0.1
-that hands it the event with a deadline. The process is killed at the deadline or when it
-exceeds its memory size, as Lambda would.
+The zip is extracted once into a read-only task root. An invocation runs in a runtime process: a clean
+interpreter (no site-packages: only the task root, a runtime folder holding ``awslambdaric`` and boto3 as
+Lambda's runtime does, and the standard library can be imported) with Lambda's environment variables,
+HOME and TMPDIR in a writable scratch folder, and a Runtime API server on 127.0.0.1 that hands it the
+event with a deadline. The process is killed at the deadline or when it exceeds its memory size, as
+Lambda would.
+
+By default every invocation starts its own runtime (a cold start) and stops it afterwards. With
+``keep_warm=True`` a runtime that answered is kept, like a Lambda execution environment, and serves the
+next invocation with the same configuration; :meth:`Emulator.warm` starts runtimes ahead of the
+invocations, as provisioned concurrency does (``_emu_pool`` has the rules).
 
 Python API (used by ``dualmode invoke --emulate``; safe to call from several threads)::
 
     with Emulator("system-tests.zip") as emulator:
         outcome = emulator.invoke({"args": ["-k", "smoke"]}, timeout_s=300, env={"DUALMODE_ADDR": ...})
+
+    with Emulator("system-tests.zip", keep_warm=True) as emulator:
+        emulator.warm(8)  # eight runtimes initialised before the first invocation
+        ...
 
     outcome = emulate_zip("system-tests.zip", {}, timeout_s=300, env={...})  # one-shot
 """
@@ -28,20 +37,24 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_dualmode.aws_lambda.runtime_api import RuntimeApiServer
 from pytest_dualmode.cli import CliError, _emu_runtime
-from pytest_dualmode.cli._emu_process import EmulationOutcome, run_process
+from pytest_dualmode.cli._emu_pool import Key, RuntimePool
+from pytest_dualmode.cli._emu_process import EmulationOutcome, run_invocation
+from pytest_dualmode.cli._emu_warm import RuntimeProcess, start_api
 
 DEFAULT_TIMEOUT_S = 900.0  # Lambda's maximum; the deploy template's default is the same
 DEFAULT_MEMORY_MB = 1024
+WARM_TIMEOUT_S = 60.0  # Lambda gives a provisioned environment's init at most this long too... bounded here
 __all__ = ["EmulationOutcome", "Emulator", "emulate_zip"]
 
 
 class Emulator:
     """A package extracted to a read-only task root, ready to run invocations like Lambda.
 
-    ``invoke`` may be called from several threads at once: each call has its own runtime
-    process, Runtime API server and scratch folder, and they share the read-only task root.
+    ``invoke`` may be called from several threads at once: each concurrent call has its own runtime
+    process, Runtime API server and scratch folder, and they share the read-only task root. With
+    ``keep_warm`` runtimes are reused (see the module doc). :meth:`close` (or leaving the ``with`` block,
+    also through ``KeyboardInterrupt``) kills every runtime, including those still running an invocation.
     """
 
     def __init__(
@@ -52,6 +65,7 @@ class Emulator:
         function_name: str = "system-tests",
         interpreter: str | None = None,
         client: str = "auto",
+        keep_warm: bool = False,
     ) -> None:
         from pytest_dualmode.cli._pkg_zip import interpreter_for
 
@@ -71,6 +85,7 @@ class Emulator:
             raise CliError(f"--memory {memory_mb}: Lambda allows 128 to 10240 MB; use e.g. --memory 1024")
         self.memory_mb = memory_mb
         self.function_name = function_name
+        self._pool = RuntimePool(self._start_runtime, keep_warm=keep_warm)
         self._tmp = Path(tempfile.mkdtemp(prefix="dualmode-emulate-"))
         try:
             self.task_root = self._tmp / "task"
@@ -94,6 +109,16 @@ class Emulator:
             self.close()
             raise
 
+    @property
+    def keep_warm(self) -> bool:
+        """Whether runtimes are kept for later invocations."""
+        return self._pool.keep_warm
+
+    @property
+    def processes(self) -> int:
+        """Runtime processes running now (busy and idle warm ones)."""
+        return self._pool.processes
+
     def invoke(
         self,
         event: Any,
@@ -104,51 +129,41 @@ class Emulator:
     ) -> EmulationOutcome:
         """Run one invocation with ``event`` (any JSON value) and return what Lambda would have reported.
 
-        ``env`` adds to (and overrides) the function's environment; ``on_log`` receives each log
-        line as it is written (the outcome keeps the last 4 KB, like Lambda's log tail).
+        ``env`` adds to (and overrides) the function's environment; a warm runtime is reused only by an
+        invocation with the same environment. ``on_log`` receives each log line as it is written (the
+        outcome keeps the last 4 KB, like Lambda's log tail).
         """
         if not 0 < timeout_s <= 900:
             raise CliError(f"--timeout {timeout_s:g}: Lambda allows 1 to 900 seconds; use e.g. --timeout 300")
-        overrides = dict(env or {})
-        for name in overrides:
-            _emu_runtime.check_env_name(name, "env")
-        scratch = Path(tempfile.mkdtemp(prefix="invoke-", dir=self._tmp))
-        region = _emu_runtime.region(overrides)
+        overrides = self._overrides(env)
+        runtime = self._pool.acquire(overrides)
+        reusable = False
         try:
-            with RuntimeApiServer(self.function_name, region=region) as api:
-                function_env = _emu_runtime.function_env(
-                    task_root=self.task_root,
-                    runtime=self.runtime_dir,
-                    scratch=scratch,
-                    api_address=api.address,
-                    handler=self.handler,
-                    python=self.python,
-                    function_name=self.function_name,
-                    memory_mb=self.memory_mb,
-                    interpreter=self.interpreter,
-                    overrides=overrides,
-                )
-                command = _emu_runtime.bootstrap_command(self.interpreter, self.runtime_dir, self.client)
-                outcome = run_process(
-                    command,
-                    env=function_env,
-                    cwd=self.task_root,
-                    api=api,
-                    event=event,
-                    timeout_s=timeout_s,
-                    memory_mb=self.memory_mb,
-                    on_log=on_log,
-                )
-            outcome.runtime_client = self.client
-            writes = sorted(_emu_runtime.snapshot(self.task_root) - self._files)
-            if writes:
-                outcome.task_root_writes = writes[:20]
-            return outcome
+            outcome, reusable = run_invocation(
+                runtime, event=event, timeout_s=timeout_s, memory_mb=self.memory_mb, on_log=on_log
+            )
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            self._pool.release(runtime, reusable=reusable)
+        outcome.runtime_client = self.client
+        writes = sorted(_emu_runtime.snapshot(self.task_root) - self._files)
+        if writes:
+            outcome.task_root_writes = writes[:20]
+        return outcome
+
+    def warm(
+        self, count: int, *, env: Mapping[str, str] | None = None, timeout_s: float = WARM_TIMEOUT_S
+    ) -> int:
+        """Start runtimes until ``count`` idle ones with ``env`` are waiting, like provisioned concurrency.
+
+        They start concurrently and initialise (interpreter, runtime client, the handler's module) before
+        any invocation; this waits at most ``timeout_s`` for that and returns how many are ready. Needs
+        ``keep_warm=True``.
+        """
+        return self._pool.warm(count, self._overrides(env), timeout_s=timeout_s)
 
     def close(self) -> None:
-        """Remove the task root and runtime folder."""
+        """Kill every runtime process, stop their servers, remove the task root and runtime folder."""
+        self._pool.close()
         _emu_runtime.make_writable(self._tmp / "task")
         shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -157,6 +172,40 @@ class Emulator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @staticmethod
+    def _overrides(env: Mapping[str, str] | None) -> dict[str, str]:
+        overrides = dict(env or {})
+        for name in overrides:
+            _emu_runtime.check_env_name(name, "env")
+        return overrides
+
+    def _start_runtime(self, overrides: dict[str, str], key: Key, initialization: str) -> RuntimeProcess:
+        """A new runtime process with its own Runtime API server and scratch folder (its ``/tmp``)."""
+        scratch = Path(tempfile.mkdtemp(prefix="env-", dir=self._tmp))
+        api = None
+        try:
+            api = start_api(self.function_name, _emu_runtime.region(overrides))
+            env = _emu_runtime.function_env(
+                task_root=self.task_root,
+                runtime=self.runtime_dir,
+                scratch=scratch,
+                api_address=api.address,
+                handler=self.handler,
+                python=self.python,
+                function_name=self.function_name,
+                memory_mb=self.memory_mb,
+                interpreter=self.interpreter,
+                overrides=overrides,
+                initialization=initialization,
+            )
+            command = _emu_runtime.bootstrap_command(self.interpreter, self.runtime_dir, self.client)
+            return RuntimeProcess(command, env=env, cwd=self.task_root, api=api, scratch=scratch, key=key)
+        except BaseException:
+            if api is not None:
+                api.stop()
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
 
 
 def emulate_zip(
