@@ -1,14 +1,20 @@
 """``dualmode invoke --emulate ZIP``: the fan-out against local emulated runtimes (``dualmode emulate``).
 
 A thin adapter from :class:`pytest_dualmode.cli.emulate.Emulator` to the invoke backend: the zip is
-extracted once, and every shard runs in its own clean runtime process, as each Lambda invocation would.
-The emulated function's environment gets this process's ``DUALMODE_*`` and AWS credential variables
-(standing in for the function's configuration and role), as ``dualmode emulate`` does.
+extracted once, and each concurrent invocation runs in its own clean runtime process. Runtimes are kept
+warm, as Lambda keeps execution environments: the collection's runtime serves a shard afterwards, and
+before the shards start the fan-out has one runtime per concurrent invocation started and initialised
+at once (:meth:`EmulatedBackend.warm`), as provisioned concurrency does. A crashed or timed-out runtime
+is never reused. The emulated function's environment gets this process's ``DUALMODE_*`` and AWS credential
+variables (standing in for the function's configuration and role), as ``dualmode emulate`` does.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +23,26 @@ from pytest_dualmode.cli._inv_backend import Outcome, parse_payload
 from pytest_dualmode.cli._inv_redact import redact
 
 
-class EmulatedBackend:
-    """Runs each event in a fresh emulated Lambda runtime process (thread-safe: one process per call)."""
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
-    def __init__(self, zip_path: Path, *, timeout_s: float | None, label: str | None) -> None:
+
+class EmulatedBackend:
+    """Runs each event in an emulated Lambda runtime process (thread-safe: one process per concurrent call).
+
+    ``keep_warm=False`` starts a new runtime for every invocation (every one a cold start); ``log``
+    receives the one line :meth:`warm` prints.
+    """
+
+    def __init__(
+        self,
+        zip_path: Path,
+        *,
+        timeout_s: float | None,
+        label: str | None,
+        keep_warm: bool = True,
+        log: Callable[[str], None] = _stderr,
+    ) -> None:
         """Extract ``zip_path`` once; ``timeout_s`` is each invocation's deadline (default 900 s)."""
         from pytest_dualmode.cli.emulate import DEFAULT_TIMEOUT_S, Emulator
 
@@ -32,12 +54,31 @@ class EmulatedBackend:
             raise CliError(
                 f"--timeout {timeout_s:g}: Lambda allows at most 900 seconds; use e.g. --timeout 300"
             )
-        self._emulator = Emulator(zip_path, function_name=label or "system-tests")
+        self._emulator = Emulator(zip_path, function_name=label or "system-tests", keep_warm=keep_warm)
+        self._log = log
         self.function_timeout_s: float = timeout_s or DEFAULT_TIMEOUT_S
         self.description = f"emulated runtimes of {zip_path.name} ({self._emulator.client})"
 
+    def warm(self, count: int) -> int:
+        """Have ``count`` initialised runtimes waiting before the shards start; returns how many are ready.
+
+        Like provisioned concurrency: the missing ones start concurrently and finish their init (the
+        interpreter, the runtime client, the handler's module) before the first shard is invoked. A cold
+        backend, or a single invocation, starts nothing ahead.
+        """
+        if not self._emulator.keep_warm or count < 2:
+            return 0
+        start = time.monotonic()
+        ready = self._emulator.warm(count)
+        took = time.monotonic() - start
+        self._log(
+            f"dualmode invoke: {ready} of {count} emulated runtimes ready in {took:.1f}s, started ahead of "
+            "the shards (as Lambda's provisioned concurrency initialises environments before requests)"
+        )
+        return ready
+
     def invoke(self, event: dict[str, Any]) -> Outcome:
-        """One invocation in its own runtime process; a crash or timeout is an outcome, never an exception."""
+        """One invocation in an idle warm runtime, else a new one; a crash or timeout is an outcome."""
         emulated = self._emulator.invoke(event, timeout_s=self.function_timeout_s)
         result, error = emulated.result, None
         if result is None:
@@ -53,5 +94,5 @@ class EmulatedBackend:
         )
 
     def close(self) -> None:
-        """Remove the extracted task root."""
+        """Kill every runtime process (busy ones too: Ctrl-C ends here) and remove the extracted task root."""
         self._emulator.close()

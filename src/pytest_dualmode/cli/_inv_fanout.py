@@ -116,6 +116,7 @@ def run_all(
     """Run every shard with at most ``max_concurrency`` in flight; ``on_done(shard, n_done)`` per completion.
 
     ``on_done`` is called from this (the caller's) thread, in completion order, so it may print freely.
+    A backend with a ``warm(n)`` method is asked first to have ``n`` (one per worker) runtimes ready.
     A worker that raises (a bug, not a failed run) becomes a shard without a result, never a hang. The
     workers are daemon threads, so Ctrl-C returns at once instead of waiting for in-flight invocations
     (which a synchronous Lambda invoke cannot cancel anyway).
@@ -127,6 +128,9 @@ def run_all(
     workers = max(1, min(max_concurrency, len(shards)))
     for _ in range(workers):
         todo.put(None)  # one stop marker per worker
+    warm = getattr(backend, "warm", None)  # a backend that can start its runtimes ahead (--emulate)
+    if callable(warm):
+        warm(workers)
 
     def work() -> None:
         while (shard := todo.get()) is not None:
