@@ -335,6 +335,12 @@ def test_destructive_tests_run_remotely_only_with_the_flag(
     )
     result = run_pytest(*target, *args, "--junitxml=junit.xml", "-rs")
     selected_only = "-m" in args
+    harmless_passed = 0 if selected_only else 1
+    result.assert_outcomes(
+        passed=harmless_passed + (2 if runs else 0),
+        skipped=0 if runs else 2,
+        deselected=1 if selected_only else 0,
+    )
     harmless = {} if selected_only else {"test_destructive.py::test_harmless": "passed"}
     outcome = "passed" if runs else "skipped"
     assert_accounted(
