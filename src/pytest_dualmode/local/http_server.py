@@ -216,6 +216,13 @@ class _Server(ThreadingHTTPServer):
         for thread in conns.values():
             thread.join(timeout)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client going away (reset, timeout) is normal for keep-alive; anything else is reported."""
+        exc = sys.exc_info()[1]
+        if exc is None or isinstance(exc, ConnectionError | TimeoutError):
+            return
+        self.on_error(exc)
+
     def on_error(self, exc: BaseException) -> None:
         self.errors.append(exc)
         if self._on_error is not None:
