@@ -62,7 +62,10 @@ def threaded_moto_server() -> Iterator[str]:
     try:
         yield f"http://{host}:{port}"
     finally:
-        server.stop()
+        # stop() joins the server thread without a bound: bound it the same way.
+        stopper = threading.Thread(target=server.stop, daemon=True)
+        stopper.start()
+        stopper.join(10)
 
 
 def http_client(url: str) -> Any:
