@@ -322,3 +322,20 @@ def test_bad_setups_are_clear_errors_before_any_invoke(args, message, capsys, tm
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_a_collection_without_result_still_writes_the_json_file(tmp_path, capsys):
+    def crash(event: dict, number: int) -> Reply:
+        # An init error: the runtime died before the handler returned anything.
+        return Reply(
+            body={"errorType": "Runtime.ExitError", "errorMessage": "exit 1"}, function_error="Unhandled"
+        )
+
+    with FakeLambda(crash) as fake:
+        code = dualmode(fake, "--shards", "2", "--json", str(tmp_path / "r.json"))
+    assert code == 3
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert_schema(result)
+    assert result["outcome"] == "error" and result["exit_code"] == 3
+    assert result["error"]["type"] == "CollectionFailed"
+    assert "returned no result" in capsys.readouterr().out

@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace, backend: Backend, history: dict[str, float]) 
         plan = Plan(((),), "single", (0.0,))
         print(f"dualmode invoke: running the suite in {backend.description}", file=err)
     else:
-        found = _collect(backend, base, args)
+        found = _collect(backend, base, args, start)
         if isinstance(found, int):
             return found
         if not found:
@@ -184,7 +184,9 @@ def _finish(
     return int(merged["exit_code"])
 
 
-def _collect(backend: Backend, base: dict[str, Any], args: argparse.Namespace) -> list[str] | int:
+def _collect(
+    backend: Backend, base: dict[str, Any], args: argparse.Namespace, start: float
+) -> list[str] | int:
     """The node ids to shard (one ``collect_only`` invocation), or the exit code when collection failed."""
     print(f"dualmode invoke: collecting the tests in {backend.description}", file=sys.stderr, flush=True)
     event = {**base, "collect_only": True}
@@ -203,7 +205,11 @@ def _collect(backend: Backend, base: dict[str, Any], args: argparse.Namespace) -
     if outcome.log_tail.strip():
         print(f"----- log tail of the collection -----\n{outcome.log_tail.rstrip()}", file=sys.stdout)
     if result is None:
-        print(f"dualmode invoke: collection returned no result: {outcome.error}", file=sys.stdout)
+        message = redact(f"the collection invocation returned no result: {outcome.error}")
+        print(f"dualmode invoke: {message}", file=sys.stdout)
+        if args.json:  # CI reading --json must find a result that says what happened
+            failed = _error_result(3, "CollectionFailed", message, start)
+            _write(args.json, json.dumps(failed, indent=1) + "\n", "--json")
         return 3
     error = result.get("error") or {}
     print(
@@ -220,22 +226,28 @@ def _collect(backend: Backend, base: dict[str, Any], args: argparse.Namespace) -
     return code if isinstance(code, int) and code != 0 else 3
 
 
-def _no_tests(args: argparse.Namespace, start: float) -> int:
-    """pytest's exit code 5, with a result saying so (nothing was invoked beyond the collection)."""
-    message = "no tests were collected; check the pytest arguments after '--' and the packaged tests"
-    result = {
+def _error_result(exit_code: int, error_type: str, message: str, start: float) -> dict[str, Any]:
+    """A result (docs/result-schema.md) for a run that never reached its tests."""
+    return {
         "schema": "pytest-dualmode.result/1",
         "outcome": "error",
-        "exit_code": 5,
+        "exit_code": exit_code,
         "counts": dict.fromkeys(("passed", "failed", "skipped", "errors", "not_run"), 0),
         "tests": [],
         "not_run": [],
         "duration_s": round(time.monotonic() - start, 3),
         "junit_xml": None,
-        "error": {"type": "NoTestsCollected", "message": message},
+        "error": {"type": error_type, "message": message},
         "shards": [],
-        "summary": f"== no tests collected: {message} ==",
+        "summary": f"== {error_type}: {message} ==",
     }
+
+
+def _no_tests(args: argparse.Namespace, start: float) -> int:
+    """pytest's exit code 5, with a result saying so (nothing was invoked beyond the collection)."""
+    message = "no tests were collected; check the pytest arguments after '--' and the packaged tests"
+    result = _error_result(5, "NoTestsCollected", message, start)
+    result["summary"] = f"== no tests collected: {message} =="
     if args.json:
         _write(args.json, json.dumps(result, indent=1) + "\n", "--json")
     print(result["summary"])
