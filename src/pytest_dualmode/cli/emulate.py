@@ -44,7 +44,7 @@ from pytest_dualmode.cli._emu_warm import RuntimeProcess, start_api
 
 DEFAULT_TIMEOUT_S = 900.0  # Lambda's maximum; the deploy template's default is the same
 DEFAULT_MEMORY_MB = 1024
-WARM_TIMEOUT_S = 60.0  # Lambda gives a provisioned environment's init at most this long too... bounded here
+WARM_TIMEOUT_S = 60.0  # how long warm() waits, at most, for pre-started runtimes to finish their init
 __all__ = ["EmulationOutcome", "Emulator", "emulate_zip"]
 
 
