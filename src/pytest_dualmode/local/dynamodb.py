@@ -85,7 +85,11 @@ class EmbeddedDynamoDB:
         return client
 
     def stop(self) -> None:
-        """Stop the endpoint and forget every table, so the next start begins empty."""
+        """Stop the endpoint and forget every table, so the next start begins empty.
+
+        moto's state is per process, so this empties every DynamoDB of moto in the process: the plugin
+        runs one embedded DynamoDB per process (per pytest-xdist worker) for that reason.
+        """
         if self._server is not None:
             self._server.stop()
             self._server = None
