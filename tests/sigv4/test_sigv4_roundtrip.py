@@ -1,5 +1,8 @@
 """Real round trips on 127.0.0.1: a gRPC server with the verifying interceptor and an HTTP server with
-the verifying middleware; signed calls of every kind pass, anything else is UNAUTHENTICATED / 403."""
+the verifying middleware; signed calls of every kind pass, anything else is UNAUTHENTICATED / 403.
+
+gRPC tests run on both signing routes: the signing channel wrapper (what the plugin uses) and the
+client interceptors."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from sigv4_support import (
 )
 
 from pytest_dualmode.sigv4.signer import Signer
-from pytest_dualmode.sigv4.transport import RequestsSigV4Auth, client_interceptors
+from pytest_dualmode.sigv4.transport import RequestsSigV4Auth, client_interceptors, signing_channel
 from pytest_dualmode.sigv4.verifier import SigV4ServerInterceptor, Verifier
 
 TIMEOUT = 5
@@ -41,6 +44,27 @@ def make_signer(
     clock: Callable[[], float] | None = None,
 ) -> Signer:
     return Signer(Credentials(*key), region, service, sign_payload=service == "execute-api", clock=clock)
+
+
+def sign(raw: Any, signer: Signer | None, authority: str, route: str) -> Any:
+    """``raw`` signing every call for ``authority`` by ``route`` (unchanged when ``signer`` is None)."""
+    if signer is None:
+        return raw
+    if route == "interceptor":
+        return grpc.intercept_channel(raw, *client_interceptors(signer, authority, secure=False))
+    return signing_channel(raw, signer, authority)
+
+
+@pytest.fixture(params=["channel", "interceptor"])
+def route(request: pytest.FixtureRequest) -> str:
+    """How calls are signed: the signing channel wrapper, or grpcio client interceptors."""
+    return str(request.param)
+
+
+@pytest.fixture
+def signed(grpc_channel_factory: Any, route: str) -> Callable[[Signer | None, str], Any]:
+    """Open a channel to the test server that signs with the given signer for the given authority."""
+    return lambda signer, authority: sign(grpc_channel_factory(), signer, authority, route)
 
 
 def call_all_kinds(channel: Any) -> list[Any]:
@@ -71,12 +95,10 @@ KIND_CALLS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def test_signed_grpc_calls_of_every_kind_pass(grpc_channel_factory: Any, grpc_server_addr: str) -> None:
-    channel = grpc_channel_factory(*client_interceptors(make_signer(), grpc_server_addr, secure=False))
-    assert call_all_kinds(channel) == EXPECTED
+def test_signed_grpc_calls_of_every_kind_pass(signed: Any, grpc_server_addr: str) -> None:
+    assert call_all_kinds(signed(make_signer(), grpc_server_addr)) == EXPECTED
     temp = make_signer((TOKEN_KEY, TOKEN_SECRET, SESSION_TOKEN))
-    channel = grpc_channel_factory(*client_interceptors(temp, grpc_server_addr, secure=False))
-    assert call_all_kinds(channel) == EXPECTED
+    assert call_all_kinds(signed(temp, grpc_server_addr)) == EXPECTED
 
 
 def unauthenticated(channel: Any, kind: str) -> str:
@@ -102,13 +124,9 @@ BAD_SIGNERS: dict[str, tuple[Callable[[], Signer | None], str]] = {
 
 @pytest.mark.parametrize("kind", list(KIND_CALLS))
 @pytest.mark.parametrize("bad", list(BAD_SIGNERS))
-def test_bad_grpc_calls_are_unauthenticated(
-    grpc_channel_factory: Any, grpc_server_addr: str, bad: str, kind: str
-) -> None:
+def test_bad_grpc_calls_are_unauthenticated(signed: Any, grpc_server_addr: str, bad: str, kind: str) -> None:
     make, reason = BAD_SIGNERS[bad]
-    signer = make()
-    interceptors = client_interceptors(signer, grpc_server_addr, secure=False) if signer else []
-    assert reason in unauthenticated(grpc_channel_factory(*interceptors), kind)
+    assert reason in unauthenticated(signed(make(), grpc_server_addr), kind)
 
 
 @pytest.fixture
@@ -126,17 +144,14 @@ def strict_server() -> Iterator[str]:
         server.stop(grace=None).wait(5)
 
 
-def test_a_signature_for_another_host_is_refused(strict_server: str) -> None:
+def test_a_signature_for_another_host_is_refused(strict_server: str, route: str) -> None:
     with grpc.insecure_channel(strict_server) as raw:
-        good = grpc.intercept_channel(raw, *client_interceptors(make_signer(), strict_server, secure=False))
-        assert call_all_kinds(good) == EXPECTED
-        other = grpc.intercept_channel(
-            raw, *client_interceptors(make_signer(), "evil.example:443", secure=True)
-        )
+        assert call_all_kinds(sign(raw, make_signer(), strict_server, route)) == EXPECTED
+        other = sign(raw, make_signer(), "evil.example:443", route)
         assert "not for this server" in unauthenticated(other, "unary-unary")
 
 
-def test_grpc_picks_up_rotated_credentials(grpc_channel_factory: Any, grpc_server_addr: str) -> None:
+def test_grpc_picks_up_rotated_credentials(signed: Any, grpc_server_addr: str) -> None:
     issued = [(TOKEN_KEY, TOKEN_SECRET, SESSION_TOKEN)]
     now = [datetime.datetime.now(datetime.UTC)]
 
@@ -155,7 +170,7 @@ def test_grpc_picks_up_rotated_credentials(grpc_channel_factory: Any, grpc_serve
         time_fetcher=lambda: now[0],
     )
     signer = Signer(creds, REGION, SERVICE, sign_payload=False)
-    channel = grpc_channel_factory(*client_interceptors(signer, grpc_server_addr, secure=False))
+    channel = signed(signer, grpc_server_addr)
     assert call_all_kinds(channel) == EXPECTED
     now[0] += datetime.timedelta(minutes=55)  # inside botocore's refresh window
     assert call_all_kinds(channel) == EXPECTED

@@ -1,7 +1,9 @@
-"""The signer on the wire: a ``requests`` auth for HTTP and client interceptors for gRPC.
+"""The signer on the wire: a ``requests`` auth for HTTP; a signing channel and client interceptors for gRPC.
 
-gRPC calls are signed with interceptors rather than call credentials, because grpcio only
-sends call credentials over TLS and local mode talks plaintext. Each call is signed as
+gRPC calls are signed in metadata rather than with call credentials, because grpcio only sends call
+credentials over TLS and local mode talks plaintext. :func:`signing_channel` (what the plugin uses)
+wraps a channel; :func:`client_interceptors` does the same through ``grpc.intercept_channel``, at the
+cost of grpcio's interceptor layer. Each call is signed as
 ``POST https://{authority}/{package.Service}/{Method}`` with ``UNSIGNED-PAYLOAD`` (gRPC streams its
 messages, so there is no body to hash), and the signed host is also sent as
 ``x-dualmode-authority`` metadata for :class:`~pytest_dualmode.sigv4.verifier.SigV4ServerInterceptor`
@@ -162,3 +164,15 @@ def client_interceptors(signer: Signer, authority: str, secure: bool) -> list[An
     the channel uses TLS (the signature is the same either way: the signed host is ``authority``).
     """
     return [SigV4ClientInterceptor(signer, authority, secure)]
+
+
+def signing_channel(channel: Any, signer: Signer, authority: str, *, timeout: float | None = None) -> Any:
+    """Wrap ``channel`` so that every call on it is signed for ``authority`` (``HOST:PORT``).
+
+    The same metadata as :func:`client_interceptors`, without grpcio's interceptor layer; ``timeout``
+    (seconds) is the deadline of calls made without one. See
+    :class:`~pytest_dualmode.sigv4.channel.SigningChannel`. Closing the wrapper closes ``channel``.
+    """
+    from pytest_dualmode.sigv4.channel import SigningChannel
+
+    return SigningChannel(channel, signer, authority, timeout=timeout)
