@@ -174,18 +174,15 @@ def dualmode_signer(pytestconfig: pytest.Config) -> Any:
 def grpc_channel(dualmode_grpc_addr: str, dualmode_target: Target, dualmode_signer: Any) -> Iterator[Any]:
     """A ``grpc.Channel`` to the service (TLS remotely unless ``--grpc-plaintext``), signing every call."""
     from pytest_dualmode.clients import make_channel
-    from pytest_dualmode.frontdoor import grpc_signing_interceptors
 
     s = dualmode_target.settings
-    authority = s.grpc_authority if dualmode_target.is_remote else None
+    # Signed for the authority when one is set, else for the address dialled (make_channel's rule).
     channel = make_channel(
         dualmode_grpc_addr,
         tls=dualmode_target.grpc_tls,
         ca_file=s.grpc_ca_file,
-        authority=authority,
-        interceptors=grpc_signing_interceptors(
-            dualmode_signer, authority or dualmode_grpc_addr, dualmode_target.grpc_tls
-        ),
+        authority=s.grpc_authority if dualmode_target.is_remote else None,
+        signer=dualmode_signer,
         timeout=s.request_timeout,
     )
     try:
