@@ -81,7 +81,7 @@ class RuntimePool:
         self._stop_all(evicted)
         if matching:
             return runtime
-        return self._add(self._start(overrides, key, "on-demand"), idle=False)
+        return self._launch(overrides, key, "on-demand", idle=False)
 
     def release(self, runtime: RuntimeProcess, *, reusable: bool) -> None:
         """Return ``runtime`` after an invocation: kept warm when ``reusable`` and the pool keeps them."""
@@ -114,7 +114,7 @@ class RuntimePool:
                 self._live.discard(stale)
         self._stop_all(evicted)
         started = [
-            self._add(self._start(overrides, key, "provisioned-concurrency"), idle=True)
+            self._launch(overrides, key, "provisioned-concurrency", idle=True)
             for _ in range(max(0, count - have))
         ]  # each starts at once; their inits run concurrently while the others start
         limit = time.monotonic() + timeout_s
@@ -134,16 +134,20 @@ class RuntimePool:
             runtime.kill()
         self._stop_all(runtimes)
 
-    def _add(self, runtime: RuntimeProcess, *, idle: bool) -> RuntimeProcess:
-        with self._lock:
-            closed = self._closed
-            if not closed:
+    def _launch(
+        self, overrides: dict[str, str], key: Key, initialization: str, *, idle: bool
+    ) -> RuntimeProcess:
+        """Start a runtime and hold it, unless close() ran meanwhile: then it is stopped at once."""
+        runtime = self._start(overrides, key, initialization)
+        try:
+            with self._lock:
+                self._check_open()
                 self._live.add(runtime)
                 if idle:
                     self._idle.append(runtime)
-        if closed:  # close() ran while it started: it must not outlive the emulator
+        except BaseException:  # closed (or interrupted) while it started: it must not outlive the emulator
             runtime.stop()
-            self._check_open()
+            raise
         return runtime
 
     def _check_open(self) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dualmode.aws_lambda.runtime_api import InvocationOutcome, RuntimeApiServer
-from pytest_dualmode.cli._emu_warm import RuntimeProcess
+from pytest_dualmode.cli._emu_warm import RuntimeProcess, taken_event
 
 LOG_TAIL_BYTES = 4096  # Lambda's LogResult holds the last 4 KB of the log
 # the runtime's start (awslambdaric, the handler module: the handler loads pytest on its first event) may
@@ -120,6 +120,7 @@ class _Log:
     def __init__(self, on_log: Callable[[str], None] | None, api: RuntimeApiServer) -> None:
         self._on_log = on_log
         self._api = api
+        self._before = taken_event(api)  # the previous invocation's event, on a warm runtime
         self._announced = False
         self._lines: deque[str] = deque()
         self._size = 0
@@ -128,8 +129,8 @@ class _Log:
     def announce(self) -> None:
         """Write the START line if the runtime has taken the event and it is not written yet."""
         with self._lock:
-            current = self._api.current
-            if self._announced or current is None:
+            current = taken_event(self._api)  # not api.current: that is cleared once the runtime answers
+            if self._announced or current is None or current is self._before:
                 return
             self._announced = True
             self.write(f"START RequestId: {current.request_id} Version: $LATEST\n")
@@ -225,7 +226,8 @@ def run_invocation(
     that crashed, timed out, ran out of memory or failed its init is killed and must not be reused; one
     whose handler answered (a result, or an error it raised) may serve the next invocation.
     """
-    cold = runtime.invocations == 0 and not runtime.wait_ready(0)
+    # cold: this invocation waits for a runtime's init (a pre-started one still initialising counts too)
+    cold = runtime.invocations == 0 and not (runtime.provisioned and runtime.wait_ready(0))
     log = _Log(on_log, runtime.api)
     runtime.attach(log)
     watch = _Watch(runtime, memory_mb, log)

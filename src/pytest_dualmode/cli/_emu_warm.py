@@ -44,16 +44,25 @@ class LogSink(Protocol):
 
 
 class _AskedQueue(queue.Queue[Any]):
-    """The Runtime API's event queue, noting the first ``invocation/next``: the runtime has initialised."""
+    """The Runtime API's event queue, noting the first ``invocation/next`` (the runtime has initialised)
+    and the last event the runtime took (``taken``; the server forgets its current one once answered)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.asked = threading.Event()
+        self.taken: Any = None
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        """As :meth:`queue.Queue.get`, after noting that a runtime is waiting."""
+        """As :meth:`queue.Queue.get`, noting that a runtime is waiting and what it took."""
         self.asked.set()
-        return super().get(block, timeout)
+        item = super().get(block, timeout)
+        self.taken = item
+        return item
+
+
+def taken_event(api: RuntimeApiServer) -> Any:
+    """The last event the runtime took from ``api`` (with its ``request_id``), or its current one."""
+    return getattr(api.queue, "taken", api.current)
 
 
 def start_api(function_name: str, region: str) -> RuntimeApiServer:
@@ -83,6 +92,9 @@ class RuntimeProcess:
         """Start the process (in its own process group, so a kill reaches whatever it started)."""
         self.api, self.scratch, self.key = api, scratch, key
         self.invocations = 0
+        self.provisioned = env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency"
+        self._stop_lock = threading.Lock()
+        self._stopped = False
         self.process = subprocess.Popen(
             command,
             env=env,
@@ -92,16 +104,20 @@ class RuntimeProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        assert self.process.stdout is not None
-        self._fd = self.process.stdout.fileno()
-        self._sink: LogSink | None = None
-        self._idle: deque[str] = deque(maxlen=_IDLE_LINES)
-        self._sink_lock = threading.Lock()
-        self._read_lock = threading.Lock()  # held while bytes are read and delivered
-        self._partial = b""
-        self._stopping = threading.Event()
-        self._pump = threading.Thread(target=self._read, name="dualmode-emulate-log", daemon=True)
-        self._pump.start()
+        try:
+            assert self.process.stdout is not None
+            self._fd = self.process.stdout.fileno()
+            self._sink: LogSink | None = None
+            self._idle: deque[str] = deque(maxlen=_IDLE_LINES)
+            self._sink_lock = threading.Lock()
+            self._read_lock = threading.Lock()  # held while bytes are read and delivered
+            self._partial = b""
+            self._stopping = threading.Event()
+            self._pump = threading.Thread(target=self._read, name="dualmode-emulate-log", daemon=True)
+            self._pump.start()
+        except BaseException:  # e.g. Ctrl-C right after the start: the process must not outlive this
+            self.kill()
+            raise
 
     @property
     def alive(self) -> bool:
@@ -154,7 +170,14 @@ class RuntimeProcess:
             self.process.kill()
 
     def stop(self) -> None:
-        """Kill the process, stop its Runtime API server, remove its scratch folder (every wait bounded)."""
+        """Kill the process, stop its Runtime API server, remove its scratch folder (every wait bounded).
+
+        Safe to call more than once and from several threads (close() and the invocation's own thread).
+        """
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
         self.kill()
         self._stopping.set()
         self._pump.join(timeout=_STOP_S)
