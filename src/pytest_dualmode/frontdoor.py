@@ -103,15 +103,6 @@ def build_signer(config: pytest.Config) -> Any:
 signer_for = build_signer
 
 
-def grpc_signing_interceptors(signer: Any, authority: str, secure: bool) -> list[Any]:
-    """gRPC client interceptors that sign every call (none when ``signer`` is None)."""
-    if signer is None:
-        return []
-    from pytest_dualmode.sigv4.transport import client_interceptors
-
-    return list(client_interceptors(signer, authority, secure))
-
-
 def requests_auth(signer: Any) -> Any:
     """A ``requests`` auth that signs every request (None when ``signer`` is None)."""
     if signer is None:

@@ -2,7 +2,8 @@
 
 - :class:`Signer` signs a request (byte-identical to botocore's ``SigV4Auth``, with a cached
   signing key); :func:`build_signer` builds one from botocore's credential chain.
-- :class:`RequestsSigV4Auth` and :func:`client_interceptors` put it on ``requests`` and gRPC.
+- :class:`RequestsSigV4Auth` puts it on ``requests``; :func:`signing_channel` (what the plugin uses)
+  and :func:`client_interceptors` put it on gRPC.
 - :class:`Verifier` checks signatures like an IAM-auth front door; :class:`SigV4WsgiMiddleware`
   and :class:`SigV4ServerInterceptor` put it before a WSGI app and a gRPC server.
 - :func:`redact` masks signatures, tokens and secrets in text bound for output.
@@ -27,7 +28,7 @@ from pytest_dualmode.sigv4.verifier import (
 
 if TYPE_CHECKING:
     from pytest_dualmode.sigv4.credentials import CredentialsError, build_signer
-    from pytest_dualmode.sigv4.transport import RequestsSigV4Auth, client_interceptors
+    from pytest_dualmode.sigv4.transport import RequestsSigV4Auth, client_interceptors, signing_channel
 
 # Names whose modules import requests or botocore: loaded on first access.
 _LAZY = {
@@ -35,6 +36,7 @@ _LAZY = {
     "build_signer": "pytest_dualmode.sigv4.credentials",
     "RequestsSigV4Auth": "pytest_dualmode.sigv4.transport",
     "client_interceptors": "pytest_dualmode.sigv4.transport",
+    "signing_channel": "pytest_dualmode.sigv4.transport",
 }
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "client_interceptors",
     "preset_signs_payload",
     "redact",
+    "signing_channel",
 ]
 
 

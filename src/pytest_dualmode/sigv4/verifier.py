@@ -378,7 +378,8 @@ class SigV4ServerInterceptor:
 
     A call is verified as ``POST https://{host}/{package.Service}/{Method}`` with no body
     (clients sign ``UNSIGNED-PAYLOAD``). The host is the ``x-dualmode-authority`` metadata sent by
-    :func:`pytest_dualmode.sigv4.transport.client_interceptors`; ``authorities`` (optional) lists
+    :func:`pytest_dualmode.sigv4.transport.client_interceptors` and
+    :class:`pytest_dualmode.sigv4.channel.SigningChannel`; ``authorities`` (optional) lists
     the hosts this server answers to, and a signature for any other is rejected. Works for all
     four call kinds: the rejecting handler has the kind of the method it stands in for.
     """
