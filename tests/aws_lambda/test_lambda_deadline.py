@@ -185,3 +185,14 @@ def test_a_conftest_that_exits_at_import_is_an_error_result(task_root: Any, invo
     assert "SystemExit" in result["error"]["message"] or "conftest" in result["error"]["message"]
     again = invoke({"raise_on_failure": False})  # and the handler is fine for the next invocation
     assert again["outcome"] == result["outcome"]
+
+
+def test_a_collection_cut_short_by_the_deadline_is_a_timeout_not_an_error(
+    task_root: Any, invoke: Any
+) -> None:
+    task_root.write({"test_slow_import.py": "import time\ntime.sleep(8)\ndef test_never():\n    pass\n"})
+    started = time.monotonic()
+    result = invoke({"deadline_margin_ms": 2000, "raise_on_failure": False}, remaining_ms=3000)
+    assert time.monotonic() - started < 7, "the hard stop did not interrupt the collection"
+    assert result["outcome"] == "timeout", result["summary"]
+    assert "error" not in result and not result.get("collection_errors")

@@ -139,6 +139,11 @@ def run_suite(
         finally:
             os.unlink(junit_path)
     timed_out = recorder.deadline_reason is not None or stop.fired > 0
+    if stop.fired:
+        # A collection cut short by the deadline is a timeout, not a broken test module.
+        recorder.collection_errors[:] = [
+            e for e in recorder.collection_errors if DeadlineInterrupt.__name__ not in e["message"]
+        ]
     run = SuiteRun(
         name=name,
         exit_code=code,

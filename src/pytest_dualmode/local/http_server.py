@@ -172,12 +172,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception as exc:
             self.close_connection = True
+            self.server.on_error(exc)  # before answering: a client that saw the 500 can count on it
             if not self._state.get("sent"):
                 # An app that raises before answering gets a 500 rather than a dropped connection;
                 # after the headers went out, dropping the connection is the only honest signal.
                 with contextlib.suppress(OSError):
                     self.send_error(500, f"internal error: {type(exc).__name__}")
-            self.server.on_error(exc)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
 
