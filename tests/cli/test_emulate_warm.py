@@ -260,8 +260,9 @@ def test_the_handler_gives_fresh_results_on_a_warm_runtime(pytest_zip: Path) -> 
     assert results[0]["junit_xml"] != results[1]["junit_xml"]
 
 
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_during_an_emulated_fan_out_leaves_no_runtime_running(
-    probe_zip: Path, pid_dir: Path, tmp_path: Path
+    probe_zip: Path, pid_dir: Path, tmp_path: Path, stop_signal: int
 ) -> None:
     command = [sys.executable, "-m", "pytest_dualmode.cli", "invoke", "--emulate", str(probe_zip)]
     process = subprocess.Popen(
@@ -277,7 +278,7 @@ def test_ctrl_c_during_an_emulated_fan_out_leaves_no_runtime_running(
         pids = started_pids(pid_dir)
         assert all(running(pid) for pid in pids)
         interrupted = time.monotonic()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_signal)
         _, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
