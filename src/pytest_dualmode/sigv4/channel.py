@@ -294,6 +294,9 @@ class SigningChannel(grpc.Channel):
         signing = "unsigned" if self._signer is None else f"signing for {self._authority} {self._signer!r}"
         return f"<SigningChannel {signing} timeout={self._timeout}>"
 
+    def _wrap(self, kind: type[_Multicallable], inner: Any, method: str) -> Any:
+        return kind(inner, _prepare(self._signer, self._authority, method), self._timeout)
+
     def unary_unary(
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kwargs: Any
     ) -> Any:
@@ -304,7 +307,7 @@ class SigningChannel(grpc.Channel):
             response_deserializer=response_deserializer,
             **kwargs,
         )
-        return _UnaryUnary(inner, _prepare(self._signer, self._authority, method), self._timeout)
+        return self._wrap(_UnaryUnary, inner, method)
 
     def unary_stream(
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kwargs: Any
@@ -316,7 +319,7 @@ class SigningChannel(grpc.Channel):
             response_deserializer=response_deserializer,
             **kwargs,
         )
-        return _UnaryStream(inner, _prepare(self._signer, self._authority, method), self._timeout)
+        return self._wrap(_UnaryStream, inner, method)
 
     def stream_unary(
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kwargs: Any
@@ -328,7 +331,7 @@ class SigningChannel(grpc.Channel):
             response_deserializer=response_deserializer,
             **kwargs,
         )
-        return _StreamUnary(inner, _prepare(self._signer, self._authority, method), self._timeout)
+        return self._wrap(_StreamUnary, inner, method)
 
     def stream_stream(
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kwargs: Any
@@ -340,7 +343,7 @@ class SigningChannel(grpc.Channel):
             response_deserializer=response_deserializer,
             **kwargs,
         )
-        return _StreamStream(inner, _prepare(self._signer, self._authority, method), self._timeout)
+        return self._wrap(_StreamStream, inner, method)
 
     def subscribe(self, callback: Callable[[Any], None], try_to_connect: bool = False) -> None:
         """Watch the wrapped channel's connectivity (as ``grpc.Channel.subscribe``)."""
