@@ -114,10 +114,11 @@ class ConnectionCounter:
 
 def load(
     url: str, total: int, threads: int, time_limit: float, counter: ConnectionCounter
-) -> tuple[float, int]:
+) -> tuple[float, float, int]:
     """GET ``url`` ``total`` times from ``threads`` sessions (bounded by ``time_limit`` seconds).
 
-    Returns (requests per second, TCP connections the clients opened).
+    Returns (requests per second, CPU milliseconds per request of the whole process, clients and
+    server together, and the TCP connections the clients opened).
     """
     import requests
 
@@ -144,19 +145,19 @@ def load(
                 state["done"] += 1
 
     workers = [threading.Thread(target=worker, args=(s,), daemon=True) for s in sessions]
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for w in workers:
         w.start()
     for w in workers:
         w.join(time_limit + 15)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     if any(w.is_alive() for w in workers):
         sys.exit("a client thread did not finish in time")
     if failures:
         sys.exit(f"requests failed ({len(failures)}), first: {failures[0]}")
     for s in sessions:
         s.close()
-    return state["done"] / elapsed, counter.take()
+    return state["done"] / elapsed, cpu * 1000 / max(state["done"], 1), counter.take()
 
 
 def compare(label: str, app: Any, opts: argparse.Namespace, counter: ConnectionCounter) -> float:
@@ -167,23 +168,30 @@ def compare(label: str, app: Any, opts: argparse.Namespace, counter: ConnectionC
     """
     names = ("WsgiServer", "werkzeug")
     rates: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     conns: dict[str, int] = {}
     with wsgi_server(app) as ours, werkzeug_server(app) as theirs:
         urls = {"WsgiServer": ours + opts.path, "werkzeug": theirs + opts.path}
         for name in names:  # warm up: imports, first connections, moto's first GetItem
-            load(urls[name], 20, opts.threads, ROUND_TIME_LIMIT, counter)
+            load(urls[name], 20, opts.threads, ROUND_TIME_LIMIT, counter)  # warm-up, not reported
         for rnd in range(opts.rounds):
             for name in names if rnd % 2 == 0 else names[::-1]:
-                rate, conns[name] = load(urls[name], opts.requests, opts.threads, ROUND_TIME_LIMIT, counter)
+                rate, cpu_ms, conns[name] = load(
+                    urls[name], opts.requests, opts.threads, ROUND_TIME_LIMIT, counter
+                )
                 rates[name].append(rate)
+                cpu[name].append(cpu_ms)
     ratio = statistics.median(a / b for a, b in zip(rates["WsgiServer"], rates["werkzeug"], strict=True))
     print(
         f"\n{label}: {opts.threads} client threads, {opts.rounds} interleaved rounds of <= {opts.requests} "
         f"GETs or {ROUND_TIME_LIMIT:g} s"
     )
-    print(f"{'server':<12}{'median req/s':>14}{'TCP connections (last round)':>30}")
+    print(f"{'server':<12}{'median req/s':>14}{'CPU ms/request':>16}{'TCP connections (last round)':>30}")
     for name in names:
-        print(f"{name:<12}{statistics.median(rates[name]):>14.0f}{conns[name]:>30}")
+        print(
+            f"{name:<12}{statistics.median(rates[name]):>14.0f}{statistics.median(cpu[name]):>16.2f}"
+            f"{conns[name]:>30}"
+        )
     print(f"WsgiServer / werkzeug: {ratio:.2f}x (median of per-round ratios)")
     return ratio
 
