@@ -13,8 +13,8 @@ from typing import Any
 NOT_RUN_TYPE = "pytest-dualmode.not_run"  # the type dualmode invoke writes too
 
 
-def _classname_and_name(nodeid: str) -> tuple[str, str]:
-    """The ``classname`` and ``name`` pytest's junitxml plugin gives a node id."""
+def junit_address(nodeid: str) -> tuple[str, str]:
+    """(classname, name) that pytest's junitxml plugin writes for ``nodeid`` (its ``mangle_test_address``)."""
     path, bracket, params = nodeid.partition("[")
     names = path.split("::")
     names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
@@ -52,7 +52,7 @@ def _add_not_run(root: Any, not_run: Sequence[dict[str, str]]) -> None:
     failure) is turned into it, the others are added to the first suite."""
     import xml.etree.ElementTree as ET
 
-    wanted = {_classname_and_name(e["nodeid"]): e for e in not_run}
+    wanted = {junit_address(e["nodeid"]): e for e in not_run}
     for suite in root.iter("testsuite"):
         for case in suite.findall("testcase"):
             entry = wanted.pop((case.get("classname", ""), case.get("name", "")), None)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
-import re
 import socket
 import xml.etree.ElementTree as ET
 import zlib
@@ -19,8 +18,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from pytest_dualmode.aws_lambda.junit import NOT_RUN_TYPE, junit_address
+
 ENCODING = "gzip+base64"
-NOT_RUN_TYPE = "pytest-dualmode.not_run"
+__all__ = ["NOT_RUN_TYPE", "decode", "encode", "junit_address", "merged_xml", "testcases"]
 
 
 def decode(blob: Any) -> str | None:
@@ -41,15 +42,6 @@ def encode(xml: str) -> dict[str, str]:
     """``{"encoding": "gzip+base64", "data": ...}`` for ``xml``; mtime 0 keeps it reproducible."""
     data = gzip.compress(xml.encode("utf-8"), mtime=0)
     return {"encoding": ENCODING, "data": base64.b64encode(data).decode("ascii")}
-
-
-def junit_address(nodeid: str) -> tuple[str, str]:
-    """(classname, name) that pytest's junitxml plugin writes for ``nodeid`` (its ``mangle_test_address``)."""
-    path, bracket, params = nodeid.partition("[")
-    names = path.split("::")
-    names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
-    names[-1] += bracket + params
-    return ".".join(names[:-1]), names[-1]
 
 
 def testcases(xml: str | None) -> dict[tuple[str, str], ET.Element]:
