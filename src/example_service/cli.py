@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -194,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"cannot bind the HTTP port {args.host}:{args.http_port} ({exc.strerror}); pick a "
                 "free one (or 0)"
             )
-        with grpc.insecure_channel(f"{args.host}:{grpc_port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=10)
+        # Bound and started: a TCP connect proves the gRPC port serves (a throwaway channel's close
+        # would wait out grpc's 200 ms connectivity poll).
+        with socket.create_connection((args.host, grpc_port), timeout=10):
+            pass
         ready = True
         if stop.is_set():
             return 0

@@ -13,6 +13,7 @@ Both paths reach the same moto backend, so data written through one is read thro
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any
 
 from pytest_dualmode.local.http_server import WsgiServer
@@ -22,14 +23,27 @@ FAKE_KEY_ID = "AKIDLOCALDUALMODE000"
 FAKE_SECRET = "dualmode-local-fake-secret"  # noqa: S105 - a fixed fake for a local-only server
 
 
-def _in_process_send(request: Any, **_: Any) -> Any:
-    """botocore ``before-send`` hook: answer a DynamoDB request from moto's handler in this process."""
+def _unsigned(**_: Any) -> Any:
+    """botocore ``choose-signer`` hook: nothing checks a signature in-process, so skip computing one."""
+    from botocore import UNSIGNED
+
+    return UNSIGNED
+
+
+def _in_process_send(request: Any, *, authorization: str = "", **_: Any) -> Any:
+    """botocore ``before-send`` hook: answer a DynamoDB request from moto's handler in this process.
+
+    ``authorization`` names the key and region as a signed request would (moto takes the account and
+    region from it), so in-process data lands where the HTTP endpoint's clients find it.
+    """
     from botocore.awsrequest import AWSResponse
     from moto.core.botocore_stubber import MockRawResponse
     from moto.core.exceptions import HTTPException
     from moto.core.request import normalize_request
     from moto.dynamodb.responses import DynamoHandler
 
+    if authorization and "Authorization" not in request.headers:
+        request.headers["Authorization"] = authorization
     normalized = normalize_request(request)
     try:
         status, headers, body = DynamoHandler.dispatch(normalized, normalized.raw_url, normalized.headers)
@@ -81,7 +95,12 @@ class EmbeddedDynamoDB:
             **kwargs,
         )
         if in_process:
-            client.meta.events.register("before-send.dynamodb", _in_process_send)
+            scope = f"{FAKE_KEY_ID}/20000101/{self.region}/dynamodb/aws4_request"
+            authorization = f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host, Signature=0"
+            client.meta.events.register("choose-signer.dynamodb", _unsigned)
+            client.meta.events.register(
+                "before-send.dynamodb", functools.partial(_in_process_send, authorization=authorization)
+            )
         return client
 
     def stop(self) -> None:
