@@ -13,8 +13,9 @@ from pytest_dualmode.aws_lambda import junit
 from pytest_dualmode.aws_lambda.deadline import Deadline, DeadlineInterrupt, HardStop
 from pytest_dualmode.aws_lambda.environment import plugin_args
 from pytest_dualmode.aws_lambda.recorder import Selection, cut
-from pytest_dualmode.aws_lambda.redaction import MARK, RedactingStream, Redactor, fallback_redact
+from pytest_dualmode.aws_lambda.redaction import RedactingStream, Redactor
 from pytest_dualmode.aws_lambda.result import fit
+from pytest_dualmode.sigv4.redact import MASK as MARK
 
 
 @pytest.mark.parametrize(
@@ -61,8 +62,8 @@ def test_cut_keeps_both_ends_with_a_marker() -> None:
         'aws_session_token = "IQoJb3JpZ2luEXAMPLE"',
     ],
 )
-def test_the_fallback_redactor_masks_the_usual_secrets(text: str) -> None:
-    redacted = fallback_redact(text)
+def test_the_redactor_masks_the_usual_secrets(text: str) -> None:
+    redacted = Redactor({})(text)
     assert MARK in redacted
     for secret in (
         "0a1b2c",

@@ -1,74 +1,29 @@
 """Keep secrets out of results and logs: a redactor for text and a redacting stream for pytest's output.
 
-The project's redactor (``pytest_dualmode.sigv4.redact.redact``) is used when it is importable; a small local
-set of patterns stands in for it otherwise. On top of either, the literal values of the AWS secret variables
-in the environment (Lambda puts the role's session credentials there) are replaced wherever they appear.
+Both use the project's redactor (:func:`pytest_dualmode.sigv4.redact.redact`), plus the literal values of
+the AWS secret variables in the environment (Lambda puts the role's session credentials there).
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-MARK = "[REDACTED]"
-SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+from pytest_dualmode.sigv4.redact import MASK, environment_secrets, redact
 
-_FALLBACK = (
-    # Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...
-    (re.compile(r"(?i)(\bauthorization['\"]?\s*[:=]\s*['\"]?)[^\r\n'\"]+"), r"\1" + MARK),
-    (re.compile(r"(?i)(\bx-amz-security-token['\"]?\s*[:=]\s*['\"]?)[^\s'\",;&]+"), r"\1" + MARK),
-    (re.compile(r"(?i)(\b(?:x-amz-)?signature=)[0-9a-f]{16,}"), r"\1" + MARK),
-    (
-        re.compile(
-            r"(?i)(\b(?:aws_secret_access_key|aws_session_token|aws_security_token|secret_?access_?key|"
-            r"session_?token)['\"]?\s*[:=]\s*['\"]?)[^\s'\",;}]+"
-        ),
-        r"\1" + MARK,
-    ),
-)
-
-
-def fallback_redact(text: str) -> str:
-    """The minimal local redaction: Authorization values, security tokens, signatures, secret keys."""
-    for pattern, repl in _FALLBACK:
-        text = pattern.sub(repl, text)
-    return text
-
-
-def _shared_redactor() -> Callable[[str], str] | None:
-    try:
-        from pytest_dualmode.sigv4.redact import redact  # type: ignore[import-not-found,unused-ignore]
-    except Exception:  # not written yet, or broken: the local patterns still apply
-        return None
-    return redact  # type: ignore[no-any-return,unused-ignore]
+__all__ = ["MASK", "RedactingStream", "Redactor"]
 
 
 class Redactor:
-    """Redact text with the shared redactor (or the fallback) plus the secret values found in ``environ``."""
+    """Redact text with the project's redactor plus the secret values found in ``environ``."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
-        self._shared = _shared_redactor()
-        # Longest first, so a token that contains a key is replaced whole.
-        values = {environ.get(name, "") for name in SECRET_VARIABLES}
-        self._literals = sorted((v for v in values if len(v) >= 8), key=len, reverse=True)
+        self._extra = environment_secrets(environ)
 
     def __call__(self, text: str) -> str:
         """Return ``text`` with every secret replaced by ``[REDACTED]``."""
-        if not text:
-            return text
-        redacted = None
-        if self._shared is not None:
-            try:
-                redacted = self._shared(text)
-            except Exception:
-                redacted = None
-        text = fallback_redact(text) if not isinstance(redacted, str) else redacted
-        for value in self._literals:
-            if value in text:
-                text = text.replace(value, MARK)
-        return text
+        return redact(text, self._extra) if text else text
 
 
 class RedactingStream:

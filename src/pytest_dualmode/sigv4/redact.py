@@ -14,9 +14,11 @@ What is masked (the value becomes ``[REDACTED]``, as elsewhere in the project):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 MASK = "[REDACTED]"
+# Where the running process keeps its own secrets (Lambda puts the role's session credentials here).
+SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 _KEYS = (
     r"authorization|proxy-authorization|x-amz-security-token|x-amz-signature|x-amz-content-sha256-secret"
@@ -72,3 +74,8 @@ def redact(text: str, extra: Iterable[str] = ()) -> str:
     text = _SIGNATURE.sub(lambda m: m.group("head") + MASK, text)
     text = _STS_TOKEN.sub(MASK, text)
     return _SECRET_LIKE.sub(_mask_secret_like, text)
+
+
+def environment_secrets(environ: Mapping[str, str]) -> list[str]:
+    """The values of the secret AWS variables in ``environ`` (8 characters or more), to pass as ``extra``."""
+    return [v for v in (environ.get(name, "") for name in SECRET_VARIABLES) if len(v) >= 8]
