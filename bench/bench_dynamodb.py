@@ -31,6 +31,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from benchlib import machine_line
+
 TARGET = 3.0
 ROUND_TIME_LIMIT = 1.0  # seconds per round and variant, whatever the pair count
 TABLE = "bench-pairs"
@@ -102,14 +104,6 @@ def pairs(client: Any, count: int, time_limit: float, prefix: str) -> tuple[floa
             sys.exit(f"GetItem did not return the item just written ({prefix}-{done}): {item}")
         done += 1
     return done / (time.perf_counter() - start), (time.process_time() - cpu_start) * 1000 / done
-
-
-def machine_line(load_at_start: float) -> str:
-    """The conditions of this run: cores and the 1-minute load average (ratios move with the load)."""
-    return (
-        f"machine: {os.cpu_count()} cores, 1-min load average {load_at_start:.1f} at start, "
-        f"{os.getloadavg()[0]:.1f} at end"
-    )
 
 
 def main() -> None:

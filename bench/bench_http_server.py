@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from benchlib import machine_line
+
 TARGET = 1.5
 ROUND_TIME_LIMIT = 1.5  # seconds per round and server, whatever the request count
 ACCOUNT, EMAIL = "acct-bench", "reader@example.com"
@@ -194,14 +196,6 @@ def compare(label: str, app: Any, opts: argparse.Namespace, counter: ConnectionC
         )
     print(f"WsgiServer / werkzeug: {ratio:.2f}x (median of per-round ratios)")
     return ratio
-
-
-def machine_line(load_at_start: float) -> str:
-    """The conditions of this run: cores and the 1-minute load average (ratios move with the load)."""
-    return (
-        f"machine: {os.cpu_count()} cores, 1-min load average {load_at_start:.1f} at start, "
-        f"{os.getloadavg()[0]:.1f} at end"
-    )
 
 
 def main() -> None:

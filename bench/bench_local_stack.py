@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import clean_env, machine_line, other_plugins
+
 TARGET_OVERHEAD = 0.10
 TIME_BUDGET = 35.0  # seconds for the timed rounds: no round starts that would end past it
 CHILD_TIMEOUT = 30.0
@@ -154,27 +156,6 @@ def make_projects(root: Path) -> dict[str, tuple[Path, list[str], dict[str, str]
     return projects
 
 
-def other_plugins() -> list[str]:
-    """``-p no:NAME`` for every installed pytest plugin but pytest-dualmode, for both variants alike.
-
-    Only the plugin under test should differ between the variants; another package's plugin (one
-    that imports requests at start-up, say) would add the same cost to both and drown the figure.
-    """
-    from importlib.metadata import entry_points
-
-    names = {ep.name for ep in entry_points(group="pytest11") if not ep.value.startswith("pytest_dualmode")}
-    return [arg for name in sorted(names) for arg in ("-p", f"no:{name}")]
-
-
-def clean_env() -> dict[str, str]:
-    """The parent's environment without anything that would change how pytest or the plugin runs."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DUALMODE_", "PYTEST_")) and k not in ("PYTHONDONTWRITEBYTECODE",)
-    }
-
-
 def run_once(
     path: Path, args: list[str], env: dict[str, str], base_env: dict[str, str]
 ) -> tuple[float, float, float]:
@@ -198,14 +179,6 @@ def run_once(
     if proc.returncode != 0 or not green_file.exists():
         sys.exit(f"benchmark run failed ({' '.join(cmd[1:])} in {path}):\n{proc.stdout}\n{proc.stderr}")
     return float(green_file.read_text()) - start_wall, total, cpu
-
-
-def machine_line(load_at_start: float) -> str:
-    """The conditions of this run: cores and the 1-minute load average (ratios move with the load)."""
-    return (
-        f"machine: {os.cpu_count()} cores, 1-min load average {load_at_start:.1f} at start, "
-        f"{os.getloadavg()[0]:.1f} at end"
-    )
 
 
 def main() -> None:

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import clean_env, machine_line, other_plugins
+
 TARGET_MS = 20.0
 TIME_BUDGET = 35.0  # seconds for the timed rounds: no round starts that would end past it
 CHILD_TIMEOUT = 30.0
@@ -66,23 +68,6 @@ heavy = json.loads(sys.stdin.read())
 loaded = sorted(m for m in heavy if m in sys.modules)
 print(json.dumps({"exit": int(code), "loaded": loaded}))
 """
-
-
-def clean_env() -> dict[str, str]:
-    """The parent's environment without anything that would change how pytest or the plugin runs."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("DUALMODE_", "PYTEST_"))}
-
-
-def other_plugins() -> list[str]:
-    """``-p no:NAME`` for every installed pytest plugin but pytest-dualmode, for both variants alike.
-
-    Only the plugin under test should differ between the variants; another package's plugin (one
-    that imports requests at start-up, say) would add the same cost to both and drown the figure.
-    """
-    from importlib.metadata import entry_points
-
-    names = {ep.name for ep in entry_points(group="pytest11") if not ep.value.startswith("pytest_dualmode")}
-    return [arg for name in sorted(names) for arg in ("-p", f"no:{name}")]
 
 
 def pytest_cmd(extra: list[str]) -> list[str]:
@@ -144,14 +129,6 @@ def plugin_import_ms(env: dict[str, str], runs: int = 5) -> float:
             sys.exit(f"importing pytest_dualmode.plugin failed:\n{proc.stderr}")
         samples.append(float(proc.stdout))
     return statistics.median(samples)
-
-
-def machine_line(load_at_start: float) -> str:
-    """The conditions of this run: cores and the 1-minute load average (ratios move with the load)."""
-    return (
-        f"machine: {os.cpu_count()} cores, 1-min load average {load_at_start:.1f} at start, "
-        f"{os.getloadavg()[0]:.1f} at end"
-    )
 
 
 def main() -> None:
