@@ -5,7 +5,9 @@ runs one test against the example service: a gRPC ``Add`` and then an HTTP ``GET
 suppression, which must answer 200. The variants differ only in how the servers come up:
 
 - ``plugin``: the plugin's ``grpc_channel`` and ``http`` fixtures, the service built in a
-  ``dualmode_service`` fixture on the plugin's ``dynamodb`` fixture (signing off, see below).
+  ``dualmode_service`` fixture on the plugin's ``dynamodb`` fixture (signing off, see below). Its
+  DynamoDB HTTP endpoint listens from the start but builds moto's server app (Flask) only on its
+  first HTTP request; this test sends none, so that import is part of ``by hand`` only.
 - ``by hand``: the same run with ``-p no:dualmode``; a session fixture starts the same components
   itself: moto's server app on a keep-alive WSGI server with a boto3 client over HTTP,
   ``grpc.server`` on 127.0.0.1:0, and a WSGI server for the service's app.

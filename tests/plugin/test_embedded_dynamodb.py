@@ -48,3 +48,32 @@ def test_in_process_requests_are_not_signed() -> None:
         client.list_tables()
     # The header names key and region for moto; no signature was computed.
     assert len(seen) == 1 and "Signature" not in str(seen[0])
+
+
+def test_in_process_use_never_builds_the_http_app() -> None:
+    """The HTTP endpoint answers from its first request, but in-process use alone never imports Flask."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from pytest_dualmode.local.dynamodb import EmbeddedDynamoDB\n"
+        "with EmbeddedDynamoDB() as db:\n"
+        "    db.client().list_tables()\n"
+        "    print('flask' in sys.modules, 'moto.moto_server.werkzeug_app' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_concurrent_first_http_requests_all_answer() -> None:
+    """The HTTP app is built on first use; requests racing to be first all get real answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with EmbeddedDynamoDB() as db:
+        clients = [db.client(in_process=False) for _ in range(6)]
+        with ThreadPoolExecutor(len(clients)) as pool:
+            results = list(pool.map(lambda c: c.list_tables()["TableNames"], clients))
+        assert results == [[]] * len(clients)
+        _table(clients[0], "after")
+        assert db.client().list_tables()["TableNames"] == ["after"]

@@ -2,6 +2,7 @@
 
 - **HTTP endpoint** (:attr:`EmbeddedDynamoDB.url`): moto's server app on a keep-alive WSGI server on
   127.0.0.1, for anything outside this process (a service started as a subprocess, the AWS CLI).
+  The port serves from :meth:`EmbeddedDynamoDB.start`; the app itself is built on the first request.
 - **In-process client** (:meth:`EmbeddedDynamoDB.client`): a boto3 client whose requests are answered
   by moto's DynamoDB handler directly, without a socket. The request still goes through botocore's
   whole pipeline (serialisation, signing, parsing), only the network hop is skipped, which is where
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pytest_dualmode.local.http_server import WsgiServer
@@ -52,6 +55,27 @@ def _in_process_send(request: Any, *, authorization: str = "", **_: Any) -> Any:
     return AWSResponse(request.url, status, headers, MockRawResponse(body))
 
 
+class _LazyMotoApp:
+    """moto's server app, built on the first HTTP request rather than at start.
+
+    Building it imports Flask and moto's dispatcher (about 60 ms); a run whose service uses only the
+    in-process client never sends an HTTP request, so it never pays for them.
+    """
+
+    def __init__(self) -> None:
+        self._app: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self._app is None:
+            with self._lock:
+                if self._app is None:
+                    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+                    self._app = DomainDispatcherApplication(create_backend_app)
+        return self._app(environ, start_response)
+
+
 class EmbeddedDynamoDB:
     """moto's DynamoDB served on 127.0.0.1 (ephemeral port) and in-process; see the module docstring."""
 
@@ -69,11 +93,8 @@ class EmbeddedDynamoDB:
         return self._server.url
 
     def start(self, ready_timeout: float = 10.0) -> EmbeddedDynamoDB:
-        """Bind (in this thread), serve from a daemon thread, and return once the endpoint answers."""
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-        app = DomainDispatcherApplication(create_backend_app)
-        self._server = WsgiServer(app, self._host, self._port).start(ready_timeout)
+        """Bind (in this thread), serve from a daemon thread, and return once the endpoint accepts."""
+        self._server = WsgiServer(_LazyMotoApp(), self._host, self._port).start(ready_timeout)
         return self
 
     def client(self, *, in_process: bool = True, **kwargs: Any) -> Any:
