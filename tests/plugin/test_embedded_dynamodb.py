@@ -62,7 +62,8 @@ def test_in_process_use_never_builds_the_http_app() -> None:
         "    db.client().list_tables()\n"
         "    print('flask' in sys.modules, 'moto.moto_server.werkzeug_app' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    cmd = [sys.executable, "-c", probe]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["False", "False"], out.stderr
 
 
