@@ -43,17 +43,21 @@ def make_channel(
     signer: Any = None,
     interceptors: Sequence[Any] = (),
     timeout: float | None = None,
+    proxy: bool = True,
 ) -> Any:
     """Open a gRPC channel to ``address`` (TLS or plaintext).
 
     ``signer`` (a :class:`~pytest_dualmode.sigv4.signer.Signer`) SigV4-signs every call for
     ``authority`` (or ``address`` when no authority is given); ``timeout`` is the deadline, in seconds,
     of every call made without one. ``interceptors`` are other client interceptors; they see each call
-    signed. The caller closes the channel with ``.close()``.
+    signed. ``proxy=False`` ignores the ``grpc_proxy``/``https_proxy``/``http_proxy`` variables. The
+    caller closes the channel with ``.close()``.
     """
     import grpc
 
     options: list[tuple[str, Any]] = []
+    if not proxy:
+        options.append(("grpc.enable_http_proxy", 0))
     if authority:
         options.append(("grpc.default_authority", authority))
     if tls:

@@ -184,6 +184,7 @@ def grpc_channel(dualmode_grpc_addr: str, dualmode_target: Target, dualmode_sign
         authority=s.grpc_authority if dualmode_target.is_remote else None,
         signer=dualmode_signer,
         timeout=s.request_timeout,
+        proxy=dualmode_target.is_remote,  # loopback never goes through a proxy
     )
     try:
         yield channel
@@ -219,6 +220,9 @@ def http(
     session.mount("http://", _dualmode_http_adapter)
     session.mount("https://", _dualmode_http_adapter)
     session.auth = requests_auth(dualmode_signer)
+    # Locally, the environment's proxies must not capture loopback traffic; not reading the environment
+    # (proxies, netrc) also saves requests two scans of it per request.
+    session.trust_env = dualmode_target.is_remote
     try:
         yield session
     finally:

@@ -70,6 +70,15 @@ _UNSET_IN_LOCAL = (
     "AWS_ROLE_ARN",
 )
 _SAVED_ENV = pytest.StashKey[dict[str, str | None]]()
+# Loopback never goes through a proxy: a proxy set for the outside world would otherwise capture the
+# local servers' traffic (boto3 clients of the embedded DynamoDB, the service's own clients).
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
+
+
+def _with_loopback(value: str | None) -> str:
+    hosts = [h.strip() for h in (value or "").split(",") if h.strip()]
+    return ",".join([*hosts, *(h for h in _LOOPBACK if h not in hosts)])
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -87,6 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not settings.is_remote:
         region = settings.aws_region or _FAKE_ENV["AWS_REGION"]
         forced = {**_FAKE_ENV, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+        forced.update({name: _with_loopback(os.environ.get(name)) for name in _NO_PROXY_VARS})
         config.stash[_SAVED_ENV] = {k: os.environ.get(k) for k in (*forced, *_UNSET_IN_LOCAL)}
         os.environ.update(forced)
         for key in _UNSET_IN_LOCAL:

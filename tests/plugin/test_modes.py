@@ -416,3 +416,32 @@ def test_request_timeout_bounds_every_call(pytester: pytest.Pytester) -> None:
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--request-timeout", "0.7")
     result.assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize("case", ["upper", "lower"])
+def test_local_mode_ignores_proxy_variables(
+    service_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """A proxy set for the outside world must not capture the local servers' loopback traffic."""
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on: any proxied request would fail
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    for name in ("http_proxy", "https_proxy", "all_proxy", "grpc_proxy"):
+        monkeypatch.setenv(name.upper() if case == "upper" else name, dead)
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    monkeypatch.delenv("no_proxy", raising=False)
+    service_project.makepyfile(
+        test_endpoint="""
+        import os
+        import boto3
+
+        def test_dynamodb_over_http(dynamodb_endpoint):
+            client = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint)
+            assert client.list_tables()["TableNames"] == []
+            assert os.environ["NO_PROXY"] == "internal.example,127.0.0.1,localhost,::1"
+        """
+    )
+    result = service_project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
