@@ -8,7 +8,9 @@ Both servers serve the same ``SuppressionService.wsgi_app`` in this process, on 
   os.devnull so the terminal stays readable).
 
 The service reads from the embedded DynamoDB through its in-process client, as in a local run.
-A few client threads, each with its own ``requests.Session`` (keep-alive when the server allows),
+A few client threads, each with its own ``requests.Session`` configured as the plugin's ``http``
+fixture is in local mode (keep-alive when the server allows; the environment's proxy settings are not
+read),
 ``GET /v1/suppressions/{account}/{email}`` one seeded item; every answer must be 200. Each round
 is bounded by a request count and a time limit; rounds alternate the servers, medians are
 reported. The clients share the process (and the GIL) with the server, as tests do in local mode.
@@ -129,6 +131,8 @@ def load(
     state = {"left": total, "done": 0}
     failures: list[str] = []
     sessions = [requests.Session() for _ in range(threads)]
+    for session in sessions:
+        session.trust_env = False  # as the plugin's http fixture in local mode: no proxy or netrc lookups
     deadline = time.monotonic() + time_limit
 
     def worker(session: requests.Session) -> None:
