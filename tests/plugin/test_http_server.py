@@ -95,3 +95,30 @@ def test_stop_closes_idle_keep_alive_connections() -> None:
     assert leftover == []
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{running.url}/x", timeout=1)
+
+
+def test_a_streamed_chunk_leaves_before_the_app_yields_the_next() -> None:
+    """Responses are written through a buffer, but each chunk of a streamed one is sent at once."""
+    more = threading.Event()
+
+    def slow(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"first"
+        assert more.wait(5), "the client never saw the first chunk"
+        yield b"second"
+
+    with WsgiServer(slow) as running, socket.create_connection(running.address, timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"first" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed before the first chunk: {data!r}"
+            data += chunk
+        assert b"second" not in data
+        more.set()
+        while not data.endswith(b"0\r\n\r\n"):
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed before the last chunk: {data!r}"
+            data += chunk
+    assert b"5\r\nfirst\r\n" in data and b"6\r\nsecond\r\n" in data
+    assert running.errors == []
