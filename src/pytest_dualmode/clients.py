@@ -30,6 +30,17 @@ class BaseUrlSession(requests.Session):
             kwargs["timeout"] = self.default_timeout
         return super().request(method, url, *args, **kwargs)
 
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        """Redo the auth of a redirected request: a signing auth (one with ``on_redirect``) re-signs it
+        for the same host and strips its signing headers for another; any other auth is left to
+        ``requests`` (which keeps ``Authorization`` for the same host and drops it otherwise)."""
+        on_redirect = getattr(self.auth, "on_redirect", None)
+        if on_redirect is None:
+            super().rebuild_auth(prepared_request, response)
+            return
+        same_host = not self.should_strip_auth(response.request.url or "", prepared_request.url or "")
+        on_redirect(prepared_request, same_host=same_host)
+
     def __repr__(self) -> str:
         return f"<BaseUrlSession {self.base_url}>"
 

@@ -52,6 +52,18 @@ class RequestsSigV4Auth(AuthBase):
         r.headers.update(self.signer.sign(r.method or "GET", url, r.headers, body))
         return r
 
+    def on_redirect(self, r: requests.PreparedRequest, *, same_host: bool) -> None:
+        """Prepare a redirected request: re-signed for the same host, stripped of every signing header
+        for another one (``requests`` itself drops only ``Authorization``, which would send the session
+        token and the old signature's date on to a host they were not meant for).
+
+        :class:`~pytest_dualmode.clients.BaseUrlSession` (the ``http`` fixture) calls this on each redirect.
+        """
+        for name in _STALE:
+            r.headers.pop(name, None)
+        if same_host:
+            self(r)
+
     def __repr__(self) -> str:
         return f"<RequestsSigV4Auth {self.signer!r}>"
 
