@@ -16,6 +16,11 @@ is bounded by a request count and a time limit; rounds alternate the servers, me
 reported. The clients share the process (and the GIL) with the server, as tests do in local mode.
 A trivial app (``200 ok``) is measured the same way, for reference. Target: >= 1.5x werkzeug.
 
+Each request's CPU is split three ways: the client threads' and the app's own (thread CPU time,
+measured around each client's loop and around each app call), and the rest of the process's, which
+is the server's. From the split the script prints the ceiling: the ratio against werkzeug that a
+server costing no CPU at all would reach with this app and these clients.
+
 Run: ``python bench/bench_http_server.py [--rounds N] [--requests N] [--threads N]``.
 """
 
@@ -31,7 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchlib import machine_line
 
@@ -45,6 +50,41 @@ def trivial_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
     """The reference app: a fixed two-byte answer."""
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
+
+
+class CpuMeter:
+    """Thread CPU seconds spent in one place (the app, or the clients), summed over threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds += seconds
+
+    def take(self) -> float:
+        """The sum so far, reset to zero."""
+        with self._lock:
+            seconds, self.seconds = self.seconds, 0.0
+        return seconds
+
+
+def metered(app: Any, meter: CpuMeter) -> Any:
+    """``app`` with the CPU its calls use (the body included) added to ``meter``.
+
+    Both servers serve this same wrapper, so it costs them alike; it lets the table split each
+    request's CPU between the clients, the app and the server itself.
+    """
+
+    def wrapper(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start = time.thread_time()
+        try:
+            return list(app(environ, start_response))
+        finally:
+            meter.add(time.thread_time() - start)
+
+    return wrapper
 
 
 @contextlib.contextmanager
@@ -116,17 +156,31 @@ class ConnectionCounter:
         return count
 
 
-def load(
-    url: str, total: int, threads: int, time_limit: float, counter: ConnectionCounter
-) -> tuple[float, float, int]:
-    """GET ``url`` ``total`` times from ``threads`` sessions (bounded by ``time_limit`` seconds).
+class Sample(NamedTuple):
+    """One round of one server: throughput, CPU milliseconds per request (whole process, and the
+    parts spent in the client threads and in the app), and the TCP connections the clients opened."""
 
-    Returns (requests per second, CPU milliseconds per request of the whole process, clients and
-    server together, and the TCP connections the clients opened).
-    """
+    rate: float
+    cpu_ms: float
+    client_ms: float
+    app_ms: float
+    connections: int
+
+    @property
+    def server_ms(self) -> float:
+        """What is left of the process's CPU per request: the server itself."""
+        return self.cpu_ms - self.client_ms - self.app_ms
+
+
+def load(
+    url: str, total: int, threads: int, time_limit: float, counter: ConnectionCounter, app_meter: CpuMeter
+) -> Sample:
+    """GET ``url`` ``total`` times from ``threads`` sessions (bounded by ``time_limit`` seconds)."""
     import requests
 
     counter.take()
+    app_meter.take()
+    client_meter = CpuMeter()
     lock = threading.Lock()
     state = {"left": total, "done": 0}
     failures: list[str] = []
@@ -136,6 +190,13 @@ def load(
     deadline = time.monotonic() + time_limit
 
     def worker(session: requests.Session) -> None:
+        start = time.thread_time()
+        try:
+            send(session)
+        finally:
+            client_meter.add(time.thread_time() - start)
+
+    def send(session: requests.Session) -> None:
         while time.monotonic() < deadline and not failures:
             with lock:
                 if state["left"] <= 0:
@@ -163,42 +224,65 @@ def load(
         sys.exit(f"requests failed ({len(failures)}), first: {failures[0]}")
     for s in sessions:
         s.close()
-    return state["done"] / elapsed, cpu * 1000 / max(state["done"], 1), counter.take()
+    done = max(state["done"], 1)
+    return Sample(
+        state["done"] / elapsed,
+        cpu * 1000 / done,
+        client_meter.take() * 1000 / done,
+        app_meter.take() * 1000 / done,
+        counter.take(),
+    )
 
 
 def compare(label: str, app: Any, opts: argparse.Namespace, counter: ConnectionCounter) -> float:
     """Measure both servers on ``app`` over interleaved rounds; print the table, return the paired ratio.
 
     The ratio is the median of the per-round ratios (the two servers of a round run back to back, so
-    a change in the machine's load mostly cancels out); the median req/s of each server is shown too.
+    a change in the machine's load mostly cancels out); the median req/s of each server is shown too,
+    with each request's CPU split between the client threads, the app and the server itself.
     """
     names = ("WsgiServer", "werkzeug")
-    rates: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    conns: dict[str, int] = {}
+    samples: dict[str, list[Sample]] = {name: [] for name in names}
+    meter = CpuMeter()
+    app = metered(app, meter)
     with wsgi_server(app) as ours, werkzeug_server(app) as theirs:
         urls = {"WsgiServer": ours + opts.path, "werkzeug": theirs + opts.path}
         for name in names:  # warm up: imports, first connections, moto's first GetItem
-            load(urls[name], 20, opts.threads, ROUND_TIME_LIMIT, counter)  # warm-up, not reported
+            load(urls[name], 20, opts.threads, ROUND_TIME_LIMIT, counter, meter)  # not reported
         for rnd in range(opts.rounds):
             for name in names if rnd % 2 == 0 else names[::-1]:
-                rate, cpu_ms, conns[name] = load(
-                    urls[name], opts.requests, opts.threads, ROUND_TIME_LIMIT, counter
+                samples[name].append(
+                    load(urls[name], opts.requests, opts.threads, ROUND_TIME_LIMIT, counter, meter)
                 )
-                rates[name].append(rate)
-                cpu[name].append(cpu_ms)
-    ratio = statistics.median(a / b for a, b in zip(rates["WsgiServer"], rates["werkzeug"], strict=True))
+
+    def median(name: str, field: Callable[[Sample], float]) -> float:
+        return statistics.median(field(sample) for sample in samples[name])
+
+    ours_s, theirs_s = samples["WsgiServer"], samples["werkzeug"]
+    ratio = statistics.median(a.rate / b.rate for a, b in zip(ours_s, theirs_s, strict=True))
     print(
         f"\n{label}: {opts.threads} client threads, {opts.rounds} interleaved rounds of <= {opts.requests} "
         f"GETs or {ROUND_TIME_LIMIT:g} s"
     )
-    print(f"{'server':<12}{'median req/s':>14}{'CPU ms/request':>16}{'TCP connections (last round)':>30}")
+    print(
+        f"{'server':<12}{'median req/s':>14}{'CPU ms/request':>16}{'clients':>9}{'app':>7}{'server':>8}"
+        f"{'TCP connections (last round)':>30}"
+    )
     for name in names:
         print(
-            f"{name:<12}{statistics.median(rates[name]):>14.0f}{statistics.median(cpu[name]):>16.2f}"
-            f"{conns[name]:>30}"
+            f"{name:<12}{median(name, lambda x: x.rate):>14.0f}{median(name, lambda x: x.cpu_ms):>16.2f}"
+            f"{median(name, lambda x: x.client_ms):>9.2f}{median(name, lambda x: x.app_ms):>7.2f}"
+            f"{median(name, lambda x: x.server_ms):>8.2f}{samples[name][-1].connections:>30}"
         )
-    print(f"WsgiServer / werkzeug: {ratio:.2f}x (median of per-round ratios)")
+    # Were WsgiServer's own CPU zero, each request would cost the clients and the app alone: the
+    # best ratio any server could reach against werkzeug with this app and these clients.
+    ceiling = statistics.median(
+        b.cpu_ms / (a.client_ms + a.app_ms) for a, b in zip(ours_s, theirs_s, strict=True)
+    )
+    print(
+        f"WsgiServer / werkzeug: {ratio:.2f}x (median of per-round ratios); "
+        f"a server costing no CPU at all would reach {ceiling:.2f}x"
+    )
     return ratio
 
 
