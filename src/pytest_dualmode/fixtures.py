@@ -77,6 +77,7 @@ def dualmode_local_stack(pytestconfig: pytest.Config, dualmode_settings: Setting
         dynamodb_endpoint=dualmode_settings.dynamodb_endpoint,
         wsgi_middleware=door.wsgi_middleware if door else None,
         grpc_interceptors=door.grpc_interceptors if door else None,
+        on_grpc_address=door.answer_to if door else None,
         connect_timeout=dualmode_settings.connect_timeout,
     )
     pytestconfig.stash[STACK_KEY] = stack

@@ -28,10 +28,15 @@ class LocalKey:
 
 @dataclass(frozen=True)
 class FrontDoor:
-    """The local verifier, as a WSGI wrapper and gRPC server interceptors."""
+    """The local verifier, as a WSGI wrapper and gRPC server interceptors.
+
+    ``answer_to`` tells the gRPC verifier the address its server was bound to: like a front door,
+    it then refuses a signature made for any other host.
+    """
 
     wsgi_middleware: Callable[[Any], Any]
     grpc_interceptors: list[Any]
+    answer_to: Callable[[str], None]
 
 
 _KEY = pytest.StashKey[LocalKey]()
@@ -61,9 +66,17 @@ def local_front_door(config: pytest.Config) -> FrontDoor | None:
         service=settings.sigv4_service,
         region=_region(settings),
     )
+    interceptor = SigV4ServerInterceptor(verifier)
+
+    def answer_to(address: str) -> None:
+        # The names a client on this machine may dial: the bound address and localhost on its port.
+        port = address.rpartition(":")[2]
+        interceptor.authorities = frozenset({address, f"localhost:{port}"})
+
     return FrontDoor(
         wsgi_middleware=lambda app: SigV4WsgiMiddleware(app, verifier),
-        grpc_interceptors=[SigV4ServerInterceptor(verifier)],
+        grpc_interceptors=[interceptor],
+        answer_to=answer_to,
     )
 
 

@@ -445,3 +445,31 @@ def test_local_mode_ignores_proxy_variables(
     )
     result = service_project.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
+
+
+def test_local_front_door_answers_only_to_its_own_address(service_project: pytest.Pytester) -> None:
+    """Like an IAM-auth front door, the local gRPC verifier refuses a signature made for another host."""
+    service_project.makepyfile(
+        test_host="""
+        import grpc, pytest
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+        from pytest_dualmode.sigv4.channel import SigningChannel
+
+        def check(raw, signer, authority):
+            stub = health_pb2_grpc.HealthStub(SigningChannel(raw, signer, authority))
+            return stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+
+        def test_other_hosts_are_refused(dualmode_grpc_addr, dualmode_signer):
+            port = dualmode_grpc_addr.rpartition(":")[2]
+            serving = health_pb2.HealthCheckResponse.SERVING
+            with grpc.insecure_channel(dualmode_grpc_addr) as raw:
+                assert check(raw, dualmode_signer, dualmode_grpc_addr) == serving
+                assert check(raw, dualmode_signer, f"localhost:{port}") == serving
+                with pytest.raises(grpc.RpcError) as err:
+                    check(raw, dualmode_signer, "staging.internal:443")
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "not for this server" in err.value.details()
+        """
+    )
+    result = service_project.runpytest_subprocess("-p", "no:cacheprovider", "test_host.py")
+    result.assert_outcomes(passed=1)

@@ -20,7 +20,8 @@ class StackError(RuntimeError):
 
 
 class LocalStack:
-    """Lazily started local servers. ``front_door`` wraps what is served (SigV4 verification), if set."""
+    """Lazily started local servers. ``wsgi_middleware`` and ``grpc_interceptors`` wrap what is served
+    (SigV4 verification), if set; ``on_grpc_address`` is told the gRPC server's address once bound."""
 
     def __init__(
         self,
@@ -28,11 +29,13 @@ class LocalStack:
         dynamodb_endpoint: str | None = None,
         wsgi_middleware: Callable[[Any], Any] | None = None,
         grpc_interceptors: list[Any] | None = None,
+        on_grpc_address: Callable[[str], object] | None = None,
         connect_timeout: float = 5.0,
     ) -> None:
         self._external_endpoint = dynamodb_endpoint
         self._wsgi_middleware = wsgi_middleware
         self._grpc_interceptors = grpc_interceptors or []
+        self._on_grpc_address = on_grpc_address
         self._connect_timeout = connect_timeout
         self._embedded: EmbeddedDynamoDB | None = None
         self._servers: list[Any] = []  # started servers, stopped in reverse order
@@ -112,6 +115,8 @@ class LocalStack:
 
             server = GrpcServer(registrations, interceptors=self._grpc_interceptors).start()
             self._servers.append(server)
+            if self._on_grpc_address is not None:
+                self._on_grpc_address(server.address)
             self._remember(service)
             self.grpc_address = server.address
         return self.grpc_address
