@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -122,3 +123,200 @@ def test_a_streamed_chunk_leaves_before_the_app_yields_the_next() -> None:
             data += chunk
     assert b"5\r\nfirst\r\n" in data and b"6\r\nsecond\r\n" in data
     assert running.errors == []
+
+
+def echo_headers(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+    """Answers with the request's HTTP_* environ keys and the body it read, one per line."""
+    lines = [f"{k}={v}" for k, v in sorted(environ.items()) if k.startswith("HTTP_")]
+    lines += [f"PATH_INFO={environ['PATH_INFO']}", "BODY=" + environ["wsgi.input"].read().decode()]
+    body = "\n".join(lines).encode()
+    if environ["PATH_INFO"] == "/stream":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return iter([b"one", b"two"])
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return iter([body])
+
+
+@pytest.fixture
+def echo() -> Iterator[WsgiServer]:
+    running = WsgiServer(echo_headers).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def responses(data: bytes) -> list[bytes]:
+    """The status codes of every response in ``data``, in order (no body here contains a status line)."""
+    return re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+
+
+def test_header_fields_reach_the_app_as_wsgi_keys(echo: WsgiServer) -> None:
+    data = exchange(
+        echo,
+        b"GET //x/y HTTP/1.1\r\nHost: h\r\nX-Multi: a\r\nx-multi: b\r\nX-Folded: one\r\n  two\r\n"
+        b"X-Spaces:   padded value  \r\nConnection: close\r\n\r\n",
+    )
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    body = data.partition(b"\r\n\r\n")[2].decode()
+    assert "HTTP_X_MULTI=a,b" in body  # repeated fields are joined, as WSGI asks
+    assert "HTTP_X_FOLDED=one two" in body  # an obsolete folded line is joined with one space
+    assert "HTTP_X_SPACES=padded value" in body
+    assert "HTTP_HOST=h" in body
+    assert "PATH_INFO=/x/y" in body  # a leading // is reduced, as http.server does
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET / HTTP/1.1\r\nHost x\r\n\r\n", b"400"),  # no colon
+        (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", b"400"),  # whitespace before the colon (RFC 9112, 5.1)
+        (b"GET / HTTP/1.1\r\n folded-first\r\n\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * 101 + b"\r\n", b"431"),
+        (b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", b"431"),
+        (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", b"414"),
+        (b"GET / HTTP/2.0\r\n\r\n", b"505"),
+        (b"GET / HTTP/1.x\r\n\r\n", b"400"),
+        (b"GET / FTP/1.1\r\n\r\n", b"400"),
+        (b"GET /\r\n\r\n", b"400"),  # HTTP/0.9 is not served
+        (b"GET / HTTP/1.1 extra\r\n\r\n", b"400"),
+    ],
+    ids=[
+        "no-colon",
+        "space-before-colon",
+        "continuation-first",
+        "too-many-headers",
+        "header-line-too-long",
+        "request-line-too-long",
+        "http2",
+        "bad-version",
+        "not-http",
+        "http0.9",
+        "four-words",
+    ],
+)
+def test_a_bad_request_head_is_refused_and_the_connection_closed(
+    echo: WsgiServer, request_bytes: bytes, status: bytes
+) -> None:
+    data = exchange(echo, request_bytes + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 " + status), data[:200]
+    assert len(responses(data)) == 1  # nothing after a bad head is read as a request
+    assert echo.errors == []
+
+
+def test_exactly_the_header_limit_is_accepted(echo: WsgiServer) -> None:
+    data = exchange(echo, b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * 100 + b"\r\n")
+    assert data.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "message"),
+    [
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"501",
+            b"unsupported Transfer-Encoding",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            b"400",
+            b"bad Content-Length",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+            b"400",
+            b"truncated or badly framed chunk",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXX\r\n0\r\n\r\n",
+            b"400",
+            b"truncated or badly framed chunk",
+        ),
+    ],
+    ids=["gzip-coding", "two-lengths", "truncated-chunk", "chunk-without-crlf"],
+)
+def test_a_body_framing_the_server_cannot_trust_is_refused(
+    echo: WsgiServer, request_bytes: bytes, status: bytes, message: bytes
+) -> None:
+    data = exchange(echo, request_bytes)
+    assert data.startswith(b"HTTP/1.1 " + status)
+    assert b'"message":"' + message in data
+    assert b"Connection: close" in data
+
+
+def test_a_chunked_body_with_trailers_is_read_whole(echo: WsgiServer) -> None:
+    data = exchange(
+        echo,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    assert b"BODY=abcde" in data
+    assert len(responses(data)) == 2  # the trailer was consumed, so the next request parsed cleanly
+
+
+def test_chunked_and_content_length_together_use_chunked_then_close(echo: WsgiServer) -> None:
+    data = exchange(
+        echo,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nok\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    assert b"BODY=ok" in data
+    assert len(responses(data)) == 1  # RFC 9112, 6.1: the connection closes after such a request
+
+
+@pytest.mark.parametrize(
+    ("head", "answered"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 2),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive, Close\r\n\r\n", 1),
+        (b"GET / HTTP/1.0\r\nHost: x\r\n\r\n", 1),
+        (b"GET / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", 2),
+    ],
+    ids=["1.1", "1.1-close", "close-in-a-list", "1.0", "1.0-keep-alive"],
+)
+def test_the_connection_stays_open_as_the_version_and_connection_field_ask(
+    echo: WsgiServer, head: bytes, answered: int
+) -> None:
+    data = exchange(echo, head + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert len(responses(data)) == answered
+    if head.startswith(b"GET / HTTP/1.0") and answered == 2:
+        assert b"\r\nConnection: keep-alive\r\n\r\n" in data
+
+
+def test_an_http_1_0_client_gets_a_streamed_body_without_chunked_framing(echo: WsgiServer) -> None:
+    data = exchange(echo, b"GET /stream HTTP/1.0\r\nHost: x\r\n\r\n")
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"chunked" not in head
+    assert body == b"onetwo"  # the body ends where the connection does
+
+
+def test_expect_100_continue_is_answered_before_the_body(echo: WsgiServer) -> None:
+    with socket.create_connection(echo.address, timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"abc")
+        data = b""
+        while b"BODY=abc" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200")
+
+
+def test_a_response_header_with_a_line_break_is_a_500_not_an_injection() -> None:
+    def injecting(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("X-Echo", "a\r\nSet-Cookie: evil=1"), ("Content-Length", "0")])
+        return iter([b""])
+
+    with WsgiServer(injecting) as running:
+        data = exchange(running, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert data.startswith(b"HTTP/1.1 500") and b"Set-Cookie" not in data
+        assert [type(e) for e in running.errors] == [ValueError]
+
+
+def test_a_malformed_header_line_is_not_echoed_back(echo: WsgiServer) -> None:
+    data = exchange(echo, b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization AWS4 Signature=s3cr3t\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 400") and b"Bad header line 2" in data
+    assert b"s3cr3t" not in data
