@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -320,3 +321,57 @@ def test_a_malformed_header_line_is_not_echoed_back(echo: WsgiServer) -> None:
     data = exchange(echo, b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization AWS4 Signature=s3cr3t\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 400") and b"Bad header line 2" in data
     assert b"s3cr3t" not in data
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+    ],
+    ids=["idle-connection", "idle-after-a-response", "stalled-body"],
+)
+def test_a_connection_idle_past_the_bound_is_closed_and_frees_its_thread(
+    monkeypatch: pytest.MonkeyPatch, sent: bytes
+) -> None:
+    from pytest_dualmode.local import http_server
+
+    monkeypatch.setattr(http_server._Handler, "idle_timeout", 0.3)
+    before = {t.ident for t in threading.enumerate()}
+    with WsgiServer(app) as running, socket.create_connection(running.address, timeout=5) as sock:
+        sock.sendall(sent)
+        data = b""
+        while chunk := sock.recv(65536):  # the server closes: recv sees the end, well within 5 s
+            data += chunk
+        assert data.count(b"HTTP/1.1 ") == (1 if sent.startswith(b"GET") else 0)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(
+            t.ident not in before and t.name.startswith("Thread") for t in threading.enumerate()
+        ):
+            time.sleep(0.02)
+        handlers = [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("Thread")]
+        assert handlers == []
+        assert running.errors == []
+
+
+def test_a_client_that_stops_reading_is_dropped_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_dualmode.local import http_server
+
+    def big(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Length", str(64 * 1024 * 1024))])
+        return iter([b"x" * (1024 * 1024)] * 64)
+
+    monkeypatch.setattr(http_server._Handler, "idle_timeout", 0.3)
+    before = {t.ident for t in threading.enumerate()}
+    with WsgiServer(big) as running, socket.create_connection(running.address, timeout=5) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # and never read the answer
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not running._server._conns:
+            time.sleep(0.01)  # the handler has taken the connection
+        assert running._server._conns, "the server never took the connection"
+        while time.monotonic() < deadline and running._server._conns:
+            time.sleep(0.05)
+        assert not [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("Thread")]
+        assert running.errors == []

@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import socket
+import struct
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -72,8 +73,12 @@ class _Handler(BaseHTTPRequestHandler):
     # An error answered before the request line's version is known still gets a status line
     # (http.server's default, HTTP/0.9, would send the bare body).
     default_request_version = "HTTP/1.0"
-    # Bound the time an idle keep-alive connection holds a thread.
-    timeout = 60
+    # Bound the time an idle keep-alive connection (or a stalled read or write) holds a thread.
+    # The bound is the kernel's (SO_RCVTIMEO, SO_SNDTIMEO) on a blocking socket, not Python's socket
+    # timeout: that one polls before every recv and send, two more GIL hand-offs per request.
+    # A read that times out ends like a closed connection; a write, with BlockingIOError.
+    timeout = None
+    idle_timeout = 60.0
     # Buffer writes: the status line, headers and a small body leave in one send (one TCP segment,
     # one wake-up of the client) at the flush that ends each response; streamed chunks flush each.
     wbufsize = 64 * 1024
@@ -84,6 +89,18 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.server.track(self.connection, add=True)
+        try:
+            seconds = int(self.idle_timeout)
+            micros = int((self.idle_timeout - seconds) * 1_000_000)
+            bound = (
+                struct.pack("L", int(self.idle_timeout * 1000))  # Windows: milliseconds, a DWORD
+                if sys.platform == "win32"
+                else struct.pack("ll", seconds, micros)  # struct timeval
+            )
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, bound)
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, bound)
+        except OSError:
+            self.connection.settimeout(self.idle_timeout)  # a platform without them: Python's own
 
     def finish(self) -> None:
         try:
@@ -191,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(413, "request body too large")
             return None
         body = self.rfile.read(int(raw)) if int(raw) else b""
-        if len(body) < int(raw):
+        if body is None or len(body) < int(raw):
             self.close_connection = True  # the client went away mid-body: nothing to answer
             return None
         return body
@@ -216,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._refuse(413, "request body too large")
                 return None
             data = self.rfile.read(size)
-            if len(data) < size or readline(3).strip():
+            if data is None or len(data) < size or readline(3).strip():
                 self._refuse(400, "truncated or badly framed chunk")
                 return None
             out += data
@@ -344,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._state: dict[str, Any] = {"sent": False, "chunked": False}
         try:
             self._serve()
-        except (ConnectionError, TimeoutError):
+        except (ConnectionError, TimeoutError, BlockingIOError):  # BlockingIOError: a write timed out
             self.close_connection = True
         except Exception as exc:
             self.close_connection = True
@@ -395,7 +412,7 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client going away (reset, timeout) is normal for keep-alive; anything else is reported."""
         exc = sys.exc_info()[1]
-        if exc is None or isinstance(exc, ConnectionError | TimeoutError):
+        if exc is None or isinstance(exc, ConnectionError | TimeoutError | BlockingIOError):
             return
         self.on_error(exc)
 
