@@ -354,3 +354,27 @@ def test_the_fast_paths_are_the_ones_taken(db: EmbeddedDynamoDB, monkeypatch: py
     monkeypatch.setattr(inprocess, "_MEMO", memo)
     _battery(db.client())
     assert len(memo._entries) > 20
+
+
+def test_moto_lists_the_handler_s_methods_once_and_every_other_class_as_before() -> None:
+    from moto.core import responses, utils
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.s3.responses import S3Response
+
+    handler = inprocess._handler_class()
+    assert responses.method_names_from_class is not utils.method_names_from_class
+    assert responses.method_names_from_class(handler) == utils.method_names_from_class(handler)
+    assert "get_item" in responses.method_names_from_class(handler)
+    for other in (DynamoHandler, S3Response):
+        assert responses.method_names_from_class(other) == utils.method_names_from_class(other)
+
+
+def test_a_method_lister_replaced_by_someone_else_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.core import responses
+
+    def theirs(clazz: object) -> list[str]:
+        return []
+
+    monkeypatch.setattr(responses, "method_names_from_class", theirs)
+    inprocess._remember_method_names(type("Handler", (), {}))
+    assert responses.method_names_from_class is theirs
