@@ -233,8 +233,27 @@ def test_exactly_the_header_limit_is_accepted(echo: WsgiServer) -> None:
             b"400",
             b"truncated or badly framed chunk",
         ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1_0\r\n"
+            + b"a" * 16
+            + b"\r\n0\r\n\r\n",
+            b"400",
+            b"bad chunk size",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n+2\r\nab\r\n0\r\n\r\n",
+            b"400",
+            b"bad chunk size",
+        ),
     ],
-    ids=["gzip-coding", "two-lengths", "truncated-chunk", "chunk-without-crlf"],
+    ids=[
+        "gzip-coding",
+        "two-lengths",
+        "truncated-chunk",
+        "chunk-without-crlf",
+        "size-with-underscore",
+        "signed-size",
+    ],
 )
 def test_a_body_framing_the_server_cannot_trust_is_refused(
     echo: WsgiServer, request_bytes: bytes, status: bytes, message: bytes

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import socket
 import struct
 import sys
@@ -28,6 +29,7 @@ MAX_BODY = 16 * 1024 * 1024
 # Limits on the request head, the same as http.server's (http.client's _MAXLINE and _MAXHEADERS).
 MAX_LINE = 65536
 MAX_HEADERS = 100
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class RequestHeaders:
@@ -219,14 +221,11 @@ class _Handler(BaseHTTPRequestHandler):
         readline = self.rfile.readline
         while True:
             line = readline(MAX_LINE + 1).split(b";")[0].strip()
-            try:
-                size = int(line, 16)
-            except ValueError:
+            # Hex digits only: int() would also take a sign, spaces and underscores ("1_0").
+            if not _CHUNK_SIZE.fullmatch(line):
                 self._refuse(400, "bad chunk size")
                 return None
-            if size < 0:
-                self._refuse(400, "bad chunk size")
-                return None
+            size = int(line, 16)
             if size == 0:
                 break
             if len(out) + size > MAX_BODY:
