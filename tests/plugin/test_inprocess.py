@@ -378,3 +378,17 @@ def test_a_method_lister_replaced_by_someone_else_is_left_alone(monkeypatch: pyt
     monkeypatch.setattr(responses, "method_names_from_class", theirs)
     inprocess._remember_method_names(type("Handler", (), {}))
     assert responses.method_names_from_class is theirs
+
+
+def test_a_header_value_werkzeug_refuses_is_refused_the_same_way() -> None:
+    from botocore.awsrequest import AWSRequest
+    from moto.core.request import normalize_request
+
+    prepared = AWSRequest(
+        method="POST", url="http://127.0.0.1:4566/", data=b"{}", headers={"X-Note": "a\nb"}
+    ).prepare()
+    with pytest.raises(ValueError) as theirs:
+        normalize_request(prepared)
+    with pytest.raises(ValueError) as ours:
+        inprocess.moto_request(prepared)
+    assert str(ours.value) == str(theirs.value)

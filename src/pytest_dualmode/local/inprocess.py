@@ -105,8 +105,9 @@ def moto_request(request: Any) -> Any:
     for name, raw in request.headers.items():
         value = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         lowered = name.lower()
-        if not isinstance(value, str) or lowered == "host" or "_" in name:
-            # A Host field, or a name moto keeps as sent (underscores): moto's path.
+        if not isinstance(value, str) or lowered == "host" or "_" in name or "\n" in value or "\r" in value:
+            # A Host field, a name moto keeps as sent (underscores), or a value werkzeug refuses
+            # (a line break): moto's path, which answers them its own way.
             return normalize_request(request)
         if lowered == "content-type":
             content_type = value if content_type is None else content_type
