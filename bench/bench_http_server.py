@@ -241,6 +241,11 @@ def load(
     )
 
 
+def clients(threads: int) -> str:
+    """``"1 client thread"``, ``"4 client threads"``."""
+    return f"{threads} client thread{'s' if threads > 1 else ''}"
+
+
 def compare(
     label: str, app: Any, threads: int, opts: argparse.Namespace, counter: ConnectionCounter
 ) -> float:
@@ -271,7 +276,7 @@ def compare(
     per_round = [a.rate / b.rate for a, b in zip(ours_s, theirs_s, strict=True)]
     ratio = statistics.median(per_round)
     print(
-        f"\n{label}: {threads} client thread{'s' if threads > 1 else ''}, {opts.rounds} interleaved "
+        f"\n{label}: {clients(threads)}, {opts.rounds} interleaved "
         f"rounds of <= {opts.requests} GETs or {ROUND_TIME_LIMIT:g} s"
     )
     print(
@@ -338,8 +343,7 @@ def main() -> None:
     print(f"\nexample-service GET throughput, WsgiServer vs werkzeug (target >= {TARGET}x on every shape):")
     for threads, ratio in ratios.items():
         verdict = "met" if ratio >= TARGET else "MISSED"
-        shape = f"{threads} client thread{'s' if threads > 1 else ''}"
-        print(f"  {shape:<17} {ratio:.2f}x  {verdict:<7} ({SHAPES.get(threads, 'custom')})")
+        print(f"  {clients(threads):<17} {ratio:.2f}x  {verdict:<7} ({SHAPES.get(threads, 'custom')})")
     print(machine_line(load_at_start))
 
 

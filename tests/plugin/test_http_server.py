@@ -39,11 +39,9 @@ def exchange(server: WsgiServer, raw: bytes) -> bytes:
 
 @pytest.fixture
 def server() -> Iterator[WsgiServer]:
-    running = WsgiServer(app).start()
-    try:
+    """A running server of ``app``, stopped after the test."""
+    with WsgiServer(app) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_keep_alive_and_chunked_streaming(server: WsgiServer) -> None:
@@ -140,11 +138,9 @@ def echo_headers(environ: dict[str, Any], start_response: Any) -> Iterator[bytes
 
 @pytest.fixture
 def echo() -> Iterator[WsgiServer]:
-    running = WsgiServer(echo_headers).start()
-    try:
+    """A running server of ``echo_headers``, stopped after the test."""
+    with WsgiServer(echo_headers) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def responses(data: bytes) -> list[bytes]:

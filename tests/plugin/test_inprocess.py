@@ -179,6 +179,7 @@ def _battery(client: Any) -> None:
 
 @pytest.fixture
 def db() -> Iterator[EmbeddedDynamoDB]:
+    """A fresh embedded DynamoDB, stopped (and emptied) after the test."""
     with EmbeddedDynamoDB() as running:
         yield running
 
