@@ -5,8 +5,12 @@ in test_package_emulate.py."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -257,3 +261,61 @@ def test_bad_packages_are_refused(tmp_path: Path) -> None:
     future = make_zip(tmp_path, manifest={"handler": "probe.handler", "python": "3.99", "arch": "x86_64"})
     with pytest.raises(CliError, match=r"built for Python 3.99 and there is no python3.99 here"):
         Emulator(future)
+
+
+ORPHAN = """
+import json, os, subprocess, sys, time
+
+def handler(event, context):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    with open(event["pids"] + ".part", "w") as f:
+        json.dump({"runtime": os.getpid(), "child": child.pid}, f)
+    os.rename(event["pids"] + ".part", event["pids"])
+    time.sleep(120)
+"""
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process states from /proc")
+@pytest.mark.parametrize("client", ["awslambdaric", "bootstrap"])
+def test_a_killed_emulator_leaves_no_runtime_running(tmp_path: Path, client: str) -> None:
+    """SIGKILL cannot be caught, so the emulator cannot stop its runtimes; they stop themselves, with
+    whatever the function started, instead of running the suite on to its deadline."""
+    package = make_zip(tmp_path, ORPHAN)
+    pids_file = tmp_path / "pids.json"
+    event = json.dumps({"pids": str(pids_file)})
+    command = [sys.executable, "-m", "pytest_dualmode.cli", "emulate", str(package), "--event", event]
+    emulator = subprocess.Popen(
+        [*command, "--client", client, "--timeout", "300", "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pids: dict[str, int] = {}
+    try:
+        limit = time.monotonic() + 60
+        while not pids_file.exists():
+            assert emulator.poll() is None, "the emulator ended before the function started"
+            assert time.monotonic() < limit, "the function did not start within 60 s"
+            time.sleep(0.1)
+        pids = json.loads(pids_file.read_text())
+        assert _running(pids["runtime"]) and _running(pids["child"])
+    finally:
+        emulator.kill()
+        emulator.wait(10)
+    try:
+        limit = time.monotonic() + 10
+        while any(_running(pid) for pid in pids.values()) and time.monotonic() < limit:
+            time.sleep(0.1)
+        assert not [name for name, pid in pids.items() if _running(pid)]
+    finally:
+        for pid in pids.values():
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)

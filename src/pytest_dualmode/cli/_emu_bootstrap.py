@@ -12,13 +12,16 @@ import importlib
 import io
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 import urllib.request
 from typing import Any
 
 _API_PATH = "/2018-06-01/runtime"
+_PARENT_POLL_S = 0.5  # how often the runtime checks that the emulator that started it still runs
 
 
 class Context:
@@ -103,8 +106,31 @@ def mini_runtime(handler: str) -> None:
         _post(base + "/response", result)
 
 
+def follow_parent(poll_s: float = _PARENT_POLL_S) -> None:
+    """End this runtime, and everything it started, once the emulator that started it is gone.
+
+    The emulator kills its runtimes when it stops, even on SIGTERM or Ctrl-C; this covers the case it
+    cannot: a SIGKILL (a cancelled CI job, the OOM killer). The runtime leads its own process group
+    (the emulator starts it in a new session), so neither that signal nor the terminal's reaches it;
+    without this it would run its suite on until the deadline. When its parent dies the kernel hands
+    the process to another one, so a change of ``getppid()`` is the sign. It is polled from a daemon
+    thread rather than asked of the kernel (``PR_SET_PDEATHSIG``), because that fires when the thread
+    that started the process ends, and the emulator starts runtimes from worker threads. (Had the
+    emulator died before this runs, the runtime would find its Runtime API gone and exit on its own.)
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os.killpg(0, signal.SIGKILL)  # this process's group: the runtime and what it started
+
+    threading.Thread(target=watch, name="dualmode-follow-parent", daemon=True).start()
+
+
 def main(argv: list[str]) -> None:
     """``_dualmode_bootstrap.py awslambdaric|bootstrap``: start the chosen runtime client."""
+    follow_parent()
     # the script's folder went first on the path; Lambda's order is task root, then runtime (PYTHONPATH)
     if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(argv[0])):
         del sys.path[0]
