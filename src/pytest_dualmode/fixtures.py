@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_dualmode.local.service import LocalService
 from pytest_dualmode.settings import SETTINGS_KEY, Settings
 
-
-@dataclass(frozen=True)
-class Target:
-    """Where the suite runs: ``mode`` is ``"local"`` or ``"remote"``; remote addresses as configured."""
-
-    mode: str
-    grpc_addr: str | None
-    http_url: str | None
-    grpc_tls: bool
-    settings: Settings
-
-    @property
-    def is_local(self) -> bool:
-        """True in local mode."""
-        return self.mode == "local"
-
-    @property
-    def is_remote(self) -> bool:
-        """True in remote mode."""
-        return self.mode == "remote"
+if TYPE_CHECKING:  # imported where used: a run that uses no fixture does not build these classes
+    from pytest_dualmode.local.service import LocalService
+    from pytest_dualmode.target import Target
 
 
 STACK_KEY = pytest.StashKey[Any]()
@@ -54,6 +35,8 @@ def dualmode_settings(pytestconfig: pytest.Config) -> Settings:
 @pytest.fixture(scope="session")
 def dualmode_target(dualmode_settings: Settings) -> Target:
     """Where the suite runs: ``.mode`` (``"local"``/``"remote"``) and, remotely, the target addresses."""
+    from pytest_dualmode.target import Target
+
     s = dualmode_settings
     return Target(
         mode=s.mode,
@@ -128,6 +111,8 @@ def dualmode_service() -> LocalService:
 
 
 def _local_service(request: pytest.FixtureRequest) -> LocalService:
+    from pytest_dualmode.local.service import LocalService
+
     service = request.getfixturevalue("dualmode_service")
     if not isinstance(service, LocalService):
         raise pytest.UsageError(

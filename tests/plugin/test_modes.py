@@ -51,6 +51,31 @@ def test_lazy_nothing_starts_without_dualmode_fixtures(
     assert final["starts"] == [] and final["sockets"] == 0
 
 
+def test_a_run_without_dualmode_fixtures_loads_only_the_plugins_own_small_modules(
+    pytester: pytest.Pytester,
+) -> None:
+    """Every pytest run of every user imports the plugin: it must not load the service side, the AWS and
+    gRPC libraries or even the fixtures' value classes until a test asks for them."""
+    pytester.makepyfile(
+        test_plain="""
+        import sys
+
+        def test_plain():
+            assert "pytest_dualmode.plugin" in sys.modules
+            lazy = ("pytest_dualmode.target", "pytest_dualmode.local.service", "grpc", "boto3", "moto")
+            assert [name for name in lazy if name in sys.modules] == []
+
+        def test_the_names_load_on_first_use():
+            import pytest_dualmode
+
+            assert pytest_dualmode.Target.__module__ == "pytest_dualmode.target"
+            assert pytest_dualmode.LocalService.__module__ == "pytest_dualmode.local.service"
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
 def test_collect_only_starts_nothing(
     service_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
