@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from typing import Any
 
 import pytest
-from sigv4_support import REGION, SERVICE, SUITE_ENV, Case, grpc_echo_handlers, keys, load_case, suite_dir
+from sigv4_support import (
+    REGION,
+    SERVICE,
+    SUITE_ENV,
+    Case,
+    echo_app,
+    grpc_echo_handlers,
+    keys,
+    load_case,
+    suite_dir,
+)
 
 from pytest_dualmode.sigv4.verifier import SigV4ServerInterceptor, Verifier
 
@@ -65,22 +74,6 @@ def grpc_channel_factory(grpc_server_addr: str) -> Iterator[Callable[..., Any]]:
 
 
 # ---- a real HTTP server with the verifying middleware ------------------------------------------
-
-
-def echo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-    """Echo the method, raw path, query and body as JSON."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
-    payload = json.dumps(
-        {
-            "method": environ["REQUEST_METHOD"],
-            "path": environ.get("RAW_URI", environ["PATH_INFO"]).partition("?")[0],
-            "query": environ.get("QUERY_STRING", ""),
-            "body": body.decode("utf-8", "replace"),
-        }
-    ).encode()
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
-    return [payload]
 
 
 @pytest.fixture(scope="module")

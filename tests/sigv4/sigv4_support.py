@@ -6,7 +6,7 @@ import calendar
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,3 +136,19 @@ def grpc_echo_handlers() -> Any:
             "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
         },
     )
+
+
+def echo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """Echo the method, raw path, query and body as JSON."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    payload = json.dumps(
+        {
+            "method": environ["REQUEST_METHOD"],
+            "path": environ.get("RAW_URI", environ["PATH_INFO"]).partition("?")[0],
+            "query": environ.get("QUERY_STRING", ""),
+            "body": body.decode("utf-8", "replace"),
+        }
+    ).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+    return [payload]

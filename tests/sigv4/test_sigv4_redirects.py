@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.credentials import Credentials
-from conftest import echo_app
-from sigv4_support import ALL_SECRETS, REGION, SERVICE, SESSION_TOKEN, TOKEN_KEY, TOKEN_SECRET, keys
+from sigv4_support import ALL_SECRETS, REGION, SERVICE, SESSION_TOKEN, TOKEN_KEY, TOKEN_SECRET, echo_app, keys
 
 from pytest_dualmode.clients import BaseUrlSession
 from pytest_dualmode.local.http_server import WsgiServer
