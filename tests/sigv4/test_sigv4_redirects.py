@@ -1,5 +1,6 @@
 """Redirects through the ``http`` fixture's session: re-signed for the same host, never a signing header
-(session token included) carried on to another host."""
+(session token included) carried on to another host; through a plain ``requests.Session`` with the
+signing auth, never a signing header on any redirect."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 from botocore.credentials import Credentials
 from sigv4_support import ALL_SECRETS, REGION, SERVICE, SESSION_TOKEN, TOKEN_KEY, TOKEN_SECRET, echo_app, keys
 
@@ -67,10 +69,14 @@ def servers() -> Iterator[Servers]:
             server.stop()
 
 
-def session_for(url: str) -> BaseUrlSession:
+def signing_auth() -> RequestsSigV4Auth:
     signer = Signer(Credentials(TOKEN_KEY, TOKEN_SECRET, SESSION_TOKEN), REGION, SERVICE, sign_payload=False)
+    return RequestsSigV4Auth(signer)
+
+
+def session_for(url: str) -> BaseUrlSession:
     session = BaseUrlSession(url, timeout=TIMEOUT)
-    session.auth = RequestsSigV4Auth(signer)
+    session.auth = signing_auth()
     return session
 
 
@@ -96,6 +102,28 @@ def test_a_redirect_to_another_host_carries_no_signing_header(servers: Servers) 
     assert [name for name in SIGNING_HEADERS if name in headers] == []
     for secret in ALL_SECRETS:
         assert all(secret not in str(value) for value in headers.values())
+
+
+def test_a_plain_requests_session_sends_no_signing_header_on_any_redirect(servers: Servers) -> None:
+    """Without the fixture's session nothing signs a redirect again; the old signature and the session
+    token must not travel on with it, to another host or the same one."""
+    url, _, seen = servers
+    with requests.Session() as session:
+        session.auth = signing_auth()
+        session.trust_env = False
+        away = session.get(url + "/away", timeout=TIMEOUT)
+        same_host = session.post(url + "/old", json={"a": 1}, timeout=TIMEOUT)
+        direct = session.get(url + "/direct", timeout=TIMEOUT)
+    assert away.status_code == 200 and away.json()["path"] == "/landed"
+    (headers,) = seen
+    assert [name for name in SIGNING_HEADERS if name in headers] == []
+    for secret in ALL_SECRETS:
+        assert all(secret not in str(value) for value in headers.values())
+    # the same host refuses the unsigned redirect as unsigned, not as a stale signature
+    assert same_host.status_code == 403 and [r.status_code for r in same_host.history] == [307]
+    sent = same_host.request.headers
+    assert [name for name in ("Authorization", "X-Amz-Security-Token") if name in sent] == []
+    assert direct.status_code == 200, direct.text  # a request that is not redirected is signed as ever
 
 
 def test_other_auths_are_left_to_requests(servers: Servers) -> None:

@@ -50,6 +50,8 @@ class RequestsSigV4Auth(AuthBase):
             r.url = url = f"{base}?{query.replace('+', '%20')}"
         body = _body_bytes(r) if self.signer.sign_payload else None
         r.headers.update(self.signer.sign(r.method or "GET", url, r.headers, body))
+        if _unsign_before_redirect not in r.hooks["response"]:
+            r.register_hook("response", _unsign_before_redirect)
         return r
 
     def on_redirect(self, r: requests.PreparedRequest, *, same_host: bool) -> None:
@@ -66,6 +68,20 @@ class RequestsSigV4Auth(AuthBase):
 
     def __repr__(self) -> str:
         return f"<RequestsSigV4Auth {self.signer!r}>"
+
+
+def _unsign_before_redirect(response: requests.Response, **_: Any) -> None:
+    """Response hook: drop the signing headers from a redirected request before ``requests`` copies it.
+
+    ``requests`` builds the next request of a redirect from a copy of the one sent, and its own
+    ``Session`` removes only ``Authorization`` (for another host): the session token and the date
+    would go on to a host they were not meant for, and for the same host the old signature would be
+    refused. So no redirect leaves signed by this hook's request; the ``http`` fixture's session
+    (:class:`~pytest_dualmode.clients.BaseUrlSession`) then signs it again for the same host.
+    """
+    if response.is_redirect and response.request is not None:
+        for name in _STALE:
+            response.request.headers.pop(name, None)
 
 
 def _body_bytes(r: requests.PreparedRequest) -> bytes | None:
