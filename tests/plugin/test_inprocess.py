@@ -212,16 +212,16 @@ def test_the_fast_serializer_writes_moto_s_bytes_for_every_answer(
     )
 
 
-def _recording(calls: list[tuple[Any, Any]]) -> Callable[[Any], Any]:
-    """``moto_request`` that also builds moto's own request from the same botocore request."""
+def _recording(calls: list[tuple[Any, str, Any]]) -> Callable[[Any], Any]:
+    """``moto_request_and_url`` that also builds moto's own request from the same botocore request."""
     from moto.core.request import normalize_request
 
-    real = inprocess.moto_request
+    real = inprocess.moto_request_and_url
 
     def both(request: Any) -> Any:
-        ours = real(request)
-        calls.append((ours, normalize_request(request)))
-        return ours
+        ours, raw_url = real(request)
+        calls.append((ours, raw_url, normalize_request(request)))
+        return ours, raw_url
 
     return both
 
@@ -248,8 +248,8 @@ def _comparable(environ: dict[str, Any]) -> list[tuple[str, Any]]:
 def test_moto_requests_are_built_as_moto_builds_them(
     db: EmbeddedDynamoDB, monkeypatch: pytest.MonkeyPatch, endpoint: str | None
 ) -> None:
-    calls: list[tuple[Any, Any]] = []
-    monkeypatch.setattr(inprocess, "moto_request", _recording(calls))
+    calls: list[tuple[Any, str, Any]] = []
+    monkeypatch.setattr(inprocess, "moto_request_and_url", _recording(calls))
     if endpoint is None:
         client = db.client()
     else:
@@ -265,10 +265,12 @@ def test_moto_requests_are_built_as_moto_builds_them(
         inprocess.attach(client, key_id="AKIDX", region=db.region)
     _battery(client)
     assert len(calls) > 40
-    for ours, theirs in calls:
+    for ours, raw_url, theirs in calls:
         assert _comparable(ours.environ) == _comparable(theirs.environ)
-        assert (ours.data, ours.raw_url, list(ours.headers.items())) == (
+        # the remembered URL is werkzeug's, for the first request and every later one
+        assert (ours.data, raw_url, ours.raw_url, list(ours.headers.items())) == (
             theirs.data,
+            theirs.raw_url,
             theirs.raw_url,
             list(theirs.headers.items()),
         )
@@ -308,6 +310,66 @@ def test_requests_off_the_dynamodb_shape_take_moto_s_own_path(
     prepared = AWSRequest(method=method, url=url, data=body, headers=headers).prepare()
     ours, theirs = inprocess.moto_request(prepared), normalize_request(prepared)
     assert _comparable(ours.environ) == _comparable(theirs.environ)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:4566/",
+        "http://localhost/",
+        "http://localhost:80/",
+        "http://db-1.internal.example:8000/",
+        "http://127.0.0.1:65535/",
+        "http://127.0.0.1:0/",
+    ],
+)
+def test_the_remembered_raw_url_is_werkzeug_s(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    from botocore.awsrequest import AWSRequest
+    from moto.core.request import normalize_request
+
+    monkeypatch.setattr(inprocess, "_RAW_URLS", {})
+    for _ in range(2):  # worked out by werkzeug, then remembered
+        prepared = AWSRequest(method="POST", url=url, data=b"{}").prepare()
+        _, raw_url = inprocess.moto_request_and_url(prepared)
+        assert raw_url == normalize_request(prepared).raw_url
+    assert list(inprocess._RAW_URLS) == [url.removeprefix("http://").removesuffix("/")]
+
+
+def test_a_port_out_of_range_is_refused_as_moto_refuses_it() -> None:
+    from botocore.awsrequest import AWSRequest
+    from moto.core.request import normalize_request
+
+    prepared = AWSRequest(method="POST", url="http://127.0.0.1:99999/", data=b"{}").prepare()
+    with pytest.raises(ValueError, match="Port out of range") as theirs:
+        normalize_request(prepared)
+    with pytest.raises(ValueError, match="Port out of range") as ours:
+        inprocess.moto_request_and_url(prepared)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_the_raw_url_is_not_remembered_when_werkzeug_checks_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.awsrequest import AWSRequest
+    from moto.core.request import Request
+    from werkzeug.exceptions import SecurityError
+
+    monkeypatch.setattr(inprocess, "_RAW_URLS", {})
+    monkeypatch.setattr(Request, "trusted_hosts", ["127.0.0.1"])
+    trusted = AWSRequest(method="POST", url="http://127.0.0.1:4566/", data=b"{}").prepare()
+    assert inprocess.moto_request_and_url(trusted)[1] == "http://127.0.0.1:4566/"
+    other = AWSRequest(method="POST", url="http://localhost:4566/", data=b"{}").prepare()
+    with pytest.raises(SecurityError):
+        inprocess.moto_request_and_url(other)
+    assert inprocess._RAW_URLS == {}
+
+
+def test_the_remembered_raw_urls_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.awsrequest import AWSRequest
+
+    monkeypatch.setattr(inprocess, "_RAW_URLS", {})
+    for port in range(1, inprocess._RAW_URLS_LIMIT + 10):
+        prepared = AWSRequest(method="POST", url=f"http://127.0.0.1:{port}/", data=b"{}").prepare()
+        assert inprocess.moto_request_and_url(prepared)[1] == f"http://127.0.0.1:{port}/"
+    assert len(inprocess._RAW_URLS) == inprocess._RAW_URLS_LIMIT
 
 
 def test_unknown_moto_internals_fall_back_to_moto_s_handler(monkeypatch: pytest.MonkeyPatch) -> None:
