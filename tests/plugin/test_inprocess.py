@@ -267,6 +267,11 @@ def test_moto_requests_are_built_as_moto_builds_them(
     assert len(calls) > 40
     for ours, raw_url, theirs in calls:
         assert _comparable(ours.environ) == _comparable(theirs.environ)
+        # the body as werkzeug's form parser leaves it: read, no form, no files
+        for attribute in ("form", "files", "values", "args"):
+            mine, stock = getattr(ours, attribute), getattr(theirs, attribute)
+            assert (type(mine), mine.to_dict(flat=False)) == (type(stock), stock.to_dict(flat=False))
+        assert (ours.get_data(), ours.stream.read()) == (theirs.get_data(), theirs.stream.read())
         # the remembered URL is werkzeug's, for the first request and every later one
         assert (ours.data, raw_url, ours.raw_url, list(ours.headers.items())) == (
             theirs.data,
@@ -333,6 +338,30 @@ def test_the_remembered_raw_url_is_werkzeug_s(monkeypatch: pytest.MonkeyPatch, u
         _, raw_url = inprocess.moto_request_and_url(prepared)
         assert raw_url == normalize_request(prepared).raw_url
     assert list(inprocess._RAW_URLS) == [url.removeprefix("http://").removesuffix("/")]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "read_here"),
+    [
+        ("application/x-amz-json-1.0", True),
+        ("application/x-www-form-urlencoded", False),  # a form: werkzeug's parser reads it
+        (None, False),
+    ],
+)
+def test_a_dynamodb_body_is_read_as_werkzeug_reads_it(content_type: str | None, read_here: bool) -> None:
+    from botocore.awsrequest import AWSRequest
+    from moto.core.request import normalize_request
+
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = b'{"TableName": "t"}' if content_type != "application/x-www-form-urlencoded" else b"a=1&b=2"
+    prepared = AWSRequest(method="POST", url="http://127.0.0.1:4566/", data=body, headers=headers).prepare()
+    ours, theirs = inprocess.moto_request(prepared), normalize_request(prepared)
+    assert ({"stream", "form", "files", "data"} <= vars(ours).keys()) is read_here
+    for attribute in ("form", "files", "values"):
+        mine, stock = getattr(ours, attribute), getattr(theirs, attribute)
+        assert (type(mine), mine.to_dict(flat=False)) == (type(stock), stock.to_dict(flat=False))
+    expected = (theirs.data, theirs.get_data(), theirs.stream.read())
+    assert (ours.data, ours.get_data(), ours.stream.read()) == expected
 
 
 def test_a_port_out_of_range_is_refused_as_moto_refuses_it() -> None:
