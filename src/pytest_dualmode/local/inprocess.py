@@ -4,12 +4,14 @@
 request to moto's ``DynamoHandler`` and returns moto's answer as the HTTP response, so the request
 still goes through botocore's whole pipeline and moto's whole handler; only the socket is skipped.
 
-Three steps of moto's per-request path are taken faster here, with the same result (tests compare
+Some steps of moto's per-request path are taken faster here, with the same result (tests compare
 both ways, byte for byte, over a battery of every kind of DynamoDB request):
 
 - **Building moto's request.** moto builds a werkzeug ``Request`` through werkzeug's test
   ``EnvironBuilder``; a DynamoDB request (``POST /``, a bytes body, no query) gets the same WSGI
-  environ built directly. Anything else goes through moto's own ``normalize_request``.
+  environ built directly, its body read as werkzeug's form parser would leave it, and its
+  ``raw_url`` (which werkzeug rebuilds on every request) remembered per host and port. Anything
+  else goes through moto's own ``normalize_request``.
 - **Picking values while serialising the answer.** For every member of every structure in the
   answer (ten per DynamoDB ``AttributeValue``), moto's serializer asks a chain of alias providers
   which keys to look for. For a plain ``dict`` the answer depends only on the member's name, its
@@ -18,7 +20,7 @@ both ways, byte for byte, over a battery of every kind of DynamoDB request):
 - **Listing the handler's methods.** moto lists the handler class's methods on every request to
   check the action; for this module's handler class, the list is made once.
 
-Together they take about a third off an in-process ``GetItem``; ``bench/bench_dynamodb.py`` and
+Together they take about 40% off an in-process ``GetItem``; ``bench/bench_dynamodb.py`` and
 ``bench/bench_http_server.py`` measure it.
 """
 
