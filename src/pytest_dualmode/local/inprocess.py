@@ -139,6 +139,7 @@ _RAW_URLS_LIMIT = 64
 
 
 def _valid_port(url: Any) -> bool:
+    """The split URL's port is absent or a number from 0 to 65535 (``urlsplit`` checks on access)."""
     try:
         url.port  # noqa: B018 - raises for a port outside 0 to 65535
     except ValueError:

@@ -76,7 +76,7 @@ def _unsign_before_redirect(response: requests.Response, **_: Any) -> None:
     ``requests`` builds the next request of a redirect from a copy of the one sent, and its own
     ``Session`` removes only ``Authorization`` (for another host): the session token and the date
     would go on to a host they were not meant for, and for the same host the old signature would be
-    refused. So no redirect leaves signed by this hook's request; the ``http`` fixture's session
+    refused. So the copy starts unsigned; the ``http`` fixture's session
     (:class:`~pytest_dualmode.clients.BaseUrlSession`) then signs it again for the same host.
     """
     if response.is_redirect and response.request is not None:
