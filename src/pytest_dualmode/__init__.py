@@ -8,6 +8,7 @@ creating a frozen dataclass costs about half a millisecond.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_dualmode.settings import Settings
@@ -19,17 +20,26 @@ if TYPE_CHECKING:
 __all__ = ["LocalService", "Settings", "Target"]
 __version__ = "0.1.0"
 
+
+def lazy_getattr(
+    module: str, lazy: Mapping[str, str], namespace: MutableMapping[str, Any]
+) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) for ``module``: a name of ``lazy`` is imported from the module
+    it maps to on first access and kept in ``namespace`` (the module's globals); any other name is an
+    AttributeError."""
+
+    def __getattr__(name: str) -> Any:
+        source = lazy.get(name)
+        if source is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        value = namespace[name] = getattr(importlib.import_module(source), name)
+        return value
+
+    return __getattr__
+
+
 _LAZY = {"LocalService": "pytest_dualmode.local.service", "Target": "pytest_dualmode.target"}
-
-
-def __getattr__(name: str) -> Any:
-    """``LocalService`` and ``Target``, imported on first access."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())  # LocalService and Target, built on first use
 
 
 def __dir__() -> list[str]:

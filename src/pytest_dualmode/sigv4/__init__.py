@@ -13,9 +13,9 @@ Importing this package imports neither grpc nor botocore nor requests: names tha
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from pytest_dualmode import lazy_getattr
 from pytest_dualmode.sigv4.redact import redact
 from pytest_dualmode.sigv4.signer import SAFE_HEADERS, Signer, preset_signs_payload
 from pytest_dualmode.sigv4.verifier import (
@@ -56,12 +56,4 @@ __all__ = [
     "signing_channel",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Load the names whose modules import requests or botocore on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
