@@ -6,8 +6,8 @@
 - **In-process client** (:meth:`EmbeddedDynamoDB.client`): a boto3 client whose requests are answered
   by moto's DynamoDB handler directly, without a socket (see :mod:`pytest_dualmode.local.inprocess`).
   The request still goes through botocore's whole pipeline (serialisation, parsing) and moto's whole
-  handler; the network hop is skipped, and three of moto's slowest steps are taken a faster way
-  that gives the same bytes.
+  handler; the network hop is skipped, and some of moto's and werkzeug's slowest steps are taken a
+  faster way that gives the same bytes.
 
 Both paths reach the same moto backend, so data written through one is read through the other.
 """
