@@ -46,10 +46,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest_dualmode.cli._inv_backend import Outcome
-from pytest_dualmode.cli._inv_fanout import Backoff, ShardRun, run_all
-from pytest_dualmode.cli._inv_merge import merge
-from pytest_dualmode.cli._inv_shard import plan_shards
+from pytest_dualmode.cli.invoke.backend import Outcome
+from pytest_dualmode.cli.invoke.fanout import Backoff, ShardRun, run_all
+from pytest_dualmode.cli.invoke.merge import merge
+from pytest_dualmode.cli.invoke.shard import plan_shards
 
 TARGET = 1.15
 TESTS = 200
@@ -138,7 +138,7 @@ def package_suite(durations: list[float], work: Path) -> tuple[Path, float]:
 
 def emulated(zip_path: Path, *, keep_warm: bool) -> Any:
     """``dualmode invoke --emulate``'s backend on ``zip_path``, cold or keeping runtimes warm."""
-    from pytest_dualmode.cli._inv_emulate import EmulatedBackend
+    from pytest_dualmode.cli.invoke.emulated import EmulatedBackend
 
     return EmulatedBackend(
         zip_path, timeout_s=INVOKE_TIMEOUT_S, label="bench-fanout", keep_warm=keep_warm, log=lambda _: None

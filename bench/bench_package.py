@@ -26,8 +26,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from pytest_dualmode.cli import _emu_runtime
-from pytest_dualmode.cli.emulate import Emulator
+from pytest_dualmode.cli.emulate import Emulator, sandbox
 from pytest_dualmode.cli.package import PackageOptions, build_package
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +117,7 @@ def main() -> None:
         for label, path in [("bytecode", with_boto), ("no bytecode", no_bytecode)]:
             roots[label] = work / label.replace(" ", "-")
             roots[label].mkdir()
-            _emu_runtime.extract_read_only(path, roots[label])
+            sandbox.extract_read_only(path, roots[label])
         timings: dict[str, list[float]] = {"bytecode": [], "no bytecode": []}
         for i in range(IMPORT_ROUNDS):
             order = ["bytecode", "no bytecode"] if i % 2 == 0 else ["no bytecode", "bytecode"]
@@ -134,7 +133,7 @@ def main() -> None:
                 for label, emulator in order if i % 2 == 0 else order[::-1]:
                     collects[label].append(collect_seconds(emulator))
         for root in roots.values():
-            _emu_runtime.make_writable(root)
+            sandbox.make_writable(root)
 
         print("cold init from the zip (median seconds; clean interpreter, read-only root)")
         for name, data, rounds in [

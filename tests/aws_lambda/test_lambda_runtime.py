@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dualmode.aws_lambda.runtime_api import RuntimeApiServer
+from pytest_dualmode.cli.emulate.runtime_api import RuntimeApiServer
 
 TESTS = {
     "test_remote.py": """

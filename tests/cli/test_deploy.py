@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dualmode.cli import _pkg_pip
-from pytest_dualmode.cli.package import HANDLER
+from pytest_dualmode.cli.package import HANDLER, wheels
 
 cfnlint_api = pytest.importorskip("cfnlint.api", reason="cfn-lint is in the dev extra")
 from cfnlint.decode import decode  # noqa: E402
@@ -38,8 +37,8 @@ def test_the_function_matches_what_dualmode_package_builds(template: dict[str, A
     params = template["Parameters"]
     function = template["Resources"]["RunnerFunction"]["Properties"]
     assert function["Handler"] == HANDLER
-    assert params["Runtime"]["AllowedValues"] == [f"python{v}" for v in _pkg_pip.PYTHONS]
-    assert params["Architecture"]["AllowedValues"] == list(_pkg_pip.ARCHS)
+    assert params["Runtime"]["AllowedValues"] == [f"python{v}" for v in wheels.PYTHONS]
+    assert params["Architecture"]["AllowedValues"] == list(wheels.ARCHS)
     assert params["TimeoutSeconds"]["MaxValue"] == 900
     assert params["SubnetIds"]["Type"] == "List<AWS::EC2::Subnet::Id>"
     assert params["SecurityGroupIds"]["Type"] == "List<AWS::EC2::SecurityGroup::Id>"

@@ -17,8 +17,8 @@ from botocore.stub import Stubber
 from test_invoke_fakes import FakeLambda, FakeSuite, Reply, make_result
 
 from pytest_dualmode.cli import CliError
-from pytest_dualmode.cli._inv_backend import AwsBackend, Throttled, decode_log_tail, parse_payload
-from pytest_dualmode.cli._inv_fanout import Backoff, invoke_with_backoff
+from pytest_dualmode.cli.invoke.backend import AwsBackend, Throttled, decode_log_tail, parse_payload
+from pytest_dualmode.cli.invoke.fanout import Backoff, invoke_with_backoff
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 

@@ -12,7 +12,7 @@ from test_invoke_fakes import FakeLambda, FakeSuite, Reply, suite_responder
 
 from pytest_dualmode.cli import invoke as invoke_module
 from pytest_dualmode.cli import main
-from pytest_dualmode.cli._inv_fanout import Backoff
+from pytest_dualmode.cli.invoke.fanout import Backoff
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
@@ -199,7 +199,7 @@ def test_throttled_shards_back_off_and_complete(capsys):
 
 def test_a_read_timeout_loses_the_shard_without_re_running_it(capsys, monkeypatch):
     suite = FakeSuite(suite_of(2))
-    monkeypatch.setattr("pytest_dualmode.cli._inv_backend.READ_TIMEOUT_MARGIN_S", 0.5)
+    monkeypatch.setattr("pytest_dualmode.cli.invoke.backend.READ_TIMEOUT_MARGIN_S", 0.5)
 
     def respond(event, number):
         slow = event.get("shard", {}).get("index") == 1

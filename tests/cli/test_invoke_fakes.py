@@ -20,8 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from pytest_dualmode.cli._inv_backend import Outcome, parse_payload
-from pytest_dualmode.cli._inv_junit import junit_address
+from pytest_dualmode.cli.invoke.backend import Outcome, parse_payload
+from pytest_dualmode.cli.invoke.junit import junit_address
 
 SCHEMA = "pytest-dualmode.result/1"
 COUNT_KEY = {

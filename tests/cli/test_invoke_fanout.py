@@ -6,8 +6,8 @@ import time
 
 from test_invoke_fakes import FakeBackend, FakeSuite
 
-from pytest_dualmode.cli._inv_backend import Outcome, Throttled
-from pytest_dualmode.cli._inv_fanout import Backoff, ShardRun, invoke_with_backoff, run_all, run_shard
+from pytest_dualmode.cli.invoke.backend import Outcome, Throttled
+from pytest_dualmode.cli.invoke.fanout import Backoff, ShardRun, invoke_with_backoff, run_all, run_shard
 
 NO_WAIT = Backoff(attempts=5, base_s=0.0, cap_s=0.0)
 

@@ -7,10 +7,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from test_invoke_fakes import make_result
 
-from pytest_dualmode.cli._inv_backend import Outcome
-from pytest_dualmode.cli._inv_fanout import ShardRun
-from pytest_dualmode.cli._inv_junit import decode, encode, junit_address, merged_xml
-from pytest_dualmode.cli._inv_merge import merge
+from pytest_dualmode.cli.invoke.backend import Outcome
+from pytest_dualmode.cli.invoke.fanout import ShardRun
+from pytest_dualmode.cli.invoke.junit import decode, encode, junit_address, merged_xml
+from pytest_dualmode.cli.invoke.merge import merge
 
 A, B, C, D = (f"tests/test_m.py::test_{x}" for x in "abcd")
 

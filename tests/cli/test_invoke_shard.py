@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_dualmode.cli import CliError
-from pytest_dualmode.cli._inv_shard import auto_shard_count, load_durations, plan_shards
+from pytest_dualmode.cli.invoke.shard import auto_shard_count, load_durations, plan_shards
 
 
 def ids(n: int) -> list[str]:

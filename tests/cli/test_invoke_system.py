@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dualmode.cli import _pkg_pip, main
-from pytest_dualmode.cli.package import PackageOptions, build_package
+from pytest_dualmode.cli import main
+from pytest_dualmode.cli.package import PackageOptions, build_package, wheels
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_TESTS = ROOT / "tests" / "system"
@@ -29,7 +29,7 @@ LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 KEY_ID, SECRET = "AKIDINVOKETEST000001", "invoke-test-secret-not-real-0123"
 
 pytestmark = pytest.mark.skipif(
-    LOCAL_PYTHON not in _pkg_pip.PYTHONS, reason=f"Lambda has no Python {LOCAL_PYTHON} runtime to package for"
+    LOCAL_PYTHON not in wheels.PYTHONS, reason=f"Lambda has no Python {LOCAL_PYTHON} runtime to package for"
 )
 
 

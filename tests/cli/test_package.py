@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dualmode.cli import CliError, _pkg_imports, _pkg_pip, _pkg_tests, _pkg_zip, main
-from pytest_dualmode.cli.package import PackageOptions, build_package
+from pytest_dualmode.cli import CliError, main
+from pytest_dualmode.cli.package import PackageOptions, archive, build_package, importscan, testtree, wheels
 
 LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -57,7 +57,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_tests_are_collected_with_their_conftest_files_up_to_the_rootdir(project: Path) -> None:
-    tree = _pkg_tests.collect_tests([str(project / "tests/system")])
+    tree = testtree.collect_tests([str(project / "tests/system")])
     assert tree.rootdir == project
     assert tree.config_file == project / "pyproject.toml"
     assert tree.test_paths == ["tests/system"]
@@ -74,9 +74,9 @@ def test_tests_are_collected_with_their_conftest_files_up_to_the_rootdir(project
 def test_the_config_is_rewritten_for_the_zip_and_pytest_reads_it(
     project: Path, pytester: pytest.Pytester
 ) -> None:
-    tree = _pkg_tests.collect_tests([str(project / "tests/system")])
+    tree = testtree.collect_tests([str(project / "tests/system")])
     available = {"pytester", "no:randomly"}
-    text, notes = _pkg_tests.rewrite_config(
+    text, notes = testtree.rewrite_config(
         tree, available=available.__contains__, distributions={"pytest-dualmode"}
     )
     assert "testpaths: tests -> tests/system" in notes
@@ -96,8 +96,8 @@ def test_the_config_is_rewritten_for_the_zip_and_pytest_reads_it(
 
 
 def test_plugin_options_are_kept_when_the_plugin_is_packaged(project: Path) -> None:
-    tree = _pkg_tests.collect_tests([str(project / "tests/system")])
-    text, notes = _pkg_tests.rewrite_config(
+    tree = testtree.collect_tests([str(project / "tests/system")])
+    text, notes = testtree.rewrite_config(
         tree, available=lambda name: True, distributions={"pytest-dualmode", "pytest-xdist"}
     )
     assert "-p xdist -n 2" in text
@@ -105,8 +105,8 @@ def test_plugin_options_are_kept_when_the_plugin_is_packaged(project: Path) -> N
 
 
 def test_imports_are_followed_to_first_party_and_third_party_packages(project: Path) -> None:
-    tree = _pkg_tests.collect_tests([str(project / "tests/system")])
-    report = _pkg_imports.follow_imports(
+    tree = testtree.collect_tests([str(project / "tests/system")])
+    report = importscan.follow_imports(
         tree.files.values(),
         rootdir=project,
         tree_modules={"helpers_local", "tests", "system", "conftest", "test_demo"},
@@ -130,14 +130,14 @@ def _version(dist: str) -> str:
 
 
 def test_plugin_requirements_leave_out_local_only_and_optionally_boto() -> None:
-    names = {_pkg_pip.requirement_name(r) for r in _pkg_pip.plugin_requirements(without_boto=False)}
+    names = {wheels.requirement_name(r) for r in wheels.plugin_requirements(without_boto=False)}
     assert {"pytest", "grpcio", "protobuf", "requests", "boto3", "botocore"} <= names
     assert "moto" not in names
-    without = {_pkg_pip.requirement_name(r) for r in _pkg_pip.plugin_requirements(without_boto=True)}
+    without = {wheels.requirement_name(r) for r in wheels.plugin_requirements(without_boto=True)}
     assert not {"boto3", "botocore"} & without
-    assert _pkg_pip.pin("grpcio>=1.60") == f"grpcio=={_version('grpcio')}"
-    assert _pkg_pip.platforms("3.11", "arm64") == ["manylinux2014_aarch64"]
-    assert _pkg_pip.platforms("3.13", "x86_64")[0] == "manylinux_2_34_x86_64"
+    assert wheels.pin("grpcio>=1.60") == f"grpcio=={_version('grpcio')}"
+    assert wheels.platforms("3.11", "arm64") == ["manylinux2014_aarch64"]
+    assert wheels.platforms("3.13", "x86_64")[0] == "manylinux_2_34_x86_64"
 
 
 def test_zip_is_byte_identical_whatever_the_file_times_and_modes(tmp_path: Path) -> None:
@@ -146,10 +146,10 @@ def test_zip_is_byte_identical_whatever_the_file_times_and_modes(tmp_path: Path)
     write(staging / "a/mod.py", "x = 1\n")
     tool = write(staging / "a/tool.sh", "#!/bin/sh\n")
     tool.chmod(0o775)
-    first = _pkg_zip.write_zip(staging, tmp_path / "one.zip")
+    first = archive.write_zip(staging, tmp_path / "one.zip")
     os.utime(staging / "b.py", (1_000_000_000, 1_000_000_000))
     (staging / "a/mod.py").chmod(0o600)
-    second = _pkg_zip.write_zip(staging, tmp_path / "two.zip")
+    second = archive.write_zip(staging, tmp_path / "two.zip")
     assert first.sha256 == second.sha256
     assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
     with zipfile.ZipFile(tmp_path / "one.zip") as zf:
@@ -165,11 +165,11 @@ def test_a_zip_above_lambdas_limit_fails_and_writes_nothing(
 ) -> None:
     staging = tmp_path / "staging"
     write(staging / "big.bin").write_bytes(os.urandom(64 * 1024))
-    monkeypatch.setattr(_pkg_zip, "ZIPPED_LIMIT", 32 * 1024)
+    monkeypatch.setattr(archive, "ZIPPED_LIMIT", 32 * 1024)
     with pytest.raises(
         CliError, match=r"above Lambda's 0 MiB upload limit \(largest: big.bin .*--without-boto"
     ):
-        _pkg_zip.write_zip(staging, tmp_path / "out.zip")
+        archive.write_zip(staging, tmp_path / "out.zip")
     assert not list(tmp_path.glob("out.zip*"))
 
 
@@ -240,12 +240,12 @@ def test_bytecode_is_skipped_with_a_reason_when_no_interpreter_of_the_target_wor
     )
     shim.chmod(0o755)
     monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
-    assert _pkg_zip.interpreter_for("3.99") is None
-    assert _pkg_zip.interpreter_for(LOCAL_PYTHON) == sys.executable
+    assert archive.interpreter_for("3.99") is None
+    assert archive.interpreter_for(LOCAL_PYTHON) == sys.executable
     staging = tmp_path / "staging"
     write(staging / "mod.py", "x = 1\n")
-    line = _pkg_zip.compile_bytecode(staging, "3.99")
+    line = archive.compile_bytecode(staging, "3.99")
     assert line.startswith("bytecode: skipped (the target is Python 3.99: this interpreter is not")
     assert not list(staging.rglob("*.pyc"))
-    assert _pkg_zip.compile_bytecode(staging, LOCAL_PYTHON).startswith("bytecode: precompiled")
+    assert archive.compile_bytecode(staging, LOCAL_PYTHON).startswith("bytecode: precompiled")
     assert list(staging.rglob("*.pyc"))

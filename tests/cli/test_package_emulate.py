@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from pytest_dualmode.cli import _pkg_pip, main
+from pytest_dualmode.cli import main
 from pytest_dualmode.cli.emulate import emulate_zip
-from pytest_dualmode.cli.package import MANIFEST, PackageOptions, build_package
+from pytest_dualmode.cli.package import MANIFEST, PackageOptions, build_package, wheels
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_TESTS = ROOT / "tests" / "system"
@@ -33,7 +33,7 @@ LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 KEY_ID, SECRET = "AKIDPACKAGETEST00001", "package-test-secret-not-real"
 
 pytestmark = pytest.mark.skipif(
-    LOCAL_PYTHON not in _pkg_pip.PYTHONS, reason=f"Lambda has no Python {LOCAL_PYTHON} runtime to package for"
+    LOCAL_PYTHON not in wheels.PYTHONS, reason=f"Lambda has no Python {LOCAL_PYTHON} runtime to package for"
 )
 
 

@@ -21,9 +21,9 @@ from rel_settings import fuzz_settings
 from rel_support import junit_outcomes, result_outcomes
 
 from pytest_dualmode.cli import main
-from pytest_dualmode.cli._inv_backend import Outcome, Throttled
-from pytest_dualmode.cli._inv_fanout import Backoff, ShardRun, run_all
-from pytest_dualmode.cli._inv_merge import merge
+from pytest_dualmode.cli.invoke.backend import Outcome, Throttled
+from pytest_dualmode.cli.invoke.fanout import Backoff, ShardRun, run_all
+from pytest_dualmode.cli.invoke.merge import merge
 
 pytestmark = pytest.mark.reliability
 

@@ -140,9 +140,9 @@ def test_fails_loudly(n):
 def test_a_result_over_the_response_limit_is_cut_but_its_counts_stay_exact(
     task_root: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], figures: Any
 ) -> None:
-    from pytest_dualmode.cli._inv_backend import Outcome
-    from pytest_dualmode.cli._inv_fanout import ShardRun
-    from pytest_dualmode.cli._inv_merge import merge
+    from pytest_dualmode.cli.invoke.backend import Outcome
+    from pytest_dualmode.cli.invoke.fanout import ShardRun
+    from pytest_dualmode.cli.invoke.merge import merge
 
     task_root({"test_payload.py": PAYLOAD_TESTS})
     monkeypatch.setenv("DUALMODE_MAX_RESPONSE_BYTES", "8192")

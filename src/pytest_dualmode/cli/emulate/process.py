@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_dualmode.aws_lambda.runtime_api import InvocationOutcome, RuntimeApiServer
-from pytest_dualmode.cli._emu_warm import RuntimeProcess, taken_event
+from pytest_dualmode.cli.emulate.runtime_api import InvocationOutcome, RuntimeApiServer
+from pytest_dualmode.cli.emulate.warm import RuntimeProcess, taken_event
 
 LOG_TAIL_BYTES = 4096  # Lambda's LogResult holds the last 4 KB of the log
 # the runtime's start (awslambdaric, the handler module: the handler loads pytest on its first event) may

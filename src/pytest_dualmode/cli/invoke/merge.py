@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_dualmode.cli._inv_backend import RESULT_SCHEMA
-from pytest_dualmode.cli._inv_fanout import ShardRun
+from pytest_dualmode.cli.invoke.backend import RESULT_SCHEMA
+from pytest_dualmode.cli.invoke.fanout import ShardRun
 
 _RANK = {"error": 4, "failed": 3, "passed": 2, "skipped": 1, "not_run": 0}
 _COUNT_KEY = {

@@ -4,7 +4,7 @@ The flow: collect the node ids (one ``collect_only`` invocation), split them int
 run's durations, longest first, else round robin), invoke the shards concurrently, merge their results
 into one JSON result, one JUnit file and a per-shard table, and exit with pytest's exit code.
 ``--emulate ZIP`` runs the same flow against local emulated runtimes instead of AWS.
-docs/invoke.md is the user's guide; the helpers live in the ``_inv_*`` modules beside this one.
+docs/invoke.md is the user's guide; the helpers live in the modules beside this one.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dualmode.cli import CliError
-from pytest_dualmode.cli._inv_backend import Backend
-from pytest_dualmode.cli._inv_fanout import Backoff, ShardRun, invoke_with_backoff, run_all
-from pytest_dualmode.cli._inv_redact import redact
-from pytest_dualmode.cli._inv_shard import Plan, auto_shard_count, load_durations, plan_shards
+from pytest_dualmode.cli.invoke.backend import Backend
+from pytest_dualmode.cli.invoke.fanout import Backoff, ShardRun, invoke_with_backoff, run_all
+from pytest_dualmode.cli.invoke.redact import redact
+from pytest_dualmode.cli.invoke.shard import Plan, auto_shard_count, load_durations, plan_shards
 
 DEFAULT_MAX_CONCURRENCY = 32
 
@@ -141,7 +141,7 @@ def _run(args: argparse.Namespace, backend: Backend, history: dict[str, float]) 
             return dict(base)
         return {**base, "select": list(shard.nodeids), "shard": {"index": shard.index, "count": shard.count}}
 
-    from pytest_dualmode.cli import _inv_report as report
+    from pytest_dualmode.cli.invoke import report
 
     def on_done(shard: ShardRun, done: int) -> None:
         print(report.progress_line(shard, done, len(shards)), file=err, flush=True)
@@ -153,9 +153,8 @@ def _run(args: argparse.Namespace, backend: Backend, history: dict[str, float]) 
 def _finish(
     args: argparse.Namespace, collected: list[str], shards: list[ShardRun], plan: Plan, wall: float
 ) -> int:
-    from pytest_dualmode.cli import _inv_junit as junit
-    from pytest_dualmode.cli import _inv_report as report
-    from pytest_dualmode.cli._inv_merge import merge
+    from pytest_dualmode.cli.invoke import junit, report
+    from pytest_dualmode.cli.invoke.merge import merge
 
     single = shards[0].outcome.result if plan.strategy == "single" and shards[0].outcome else None
     if single is not None:  # no collection round trip: the one result's tests are the collected ones
@@ -278,14 +277,14 @@ def _history(args: argparse.Namespace) -> dict[str, float]:
 
 def _backend(args: argparse.Namespace) -> Backend:
     if args.emulate is not None:
-        from pytest_dualmode.cli._inv_emulate import EmulatedBackend
+        from pytest_dualmode.cli.invoke.emulated import EmulatedBackend
 
         return EmulatedBackend(args.emulate, timeout_s=args.timeout, label=args.function_name)
     if not args.function_name:
         raise CliError(
             "--function-name is required (e.g. --function-name system-tests-staging), or --emulate ZIP"
         )
-    from pytest_dualmode.cli._inv_backend import AwsBackend
+    from pytest_dualmode.cli.invoke.backend import AwsBackend
 
     return AwsBackend(
         args.function_name,

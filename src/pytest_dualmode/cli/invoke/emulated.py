@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dualmode.cli import CliError
-from pytest_dualmode.cli._inv_backend import Outcome, parse_payload
-from pytest_dualmode.cli._inv_redact import redact
+from pytest_dualmode.cli.invoke.backend import Outcome, parse_payload
+from pytest_dualmode.cli.invoke.redact import redact
 
 
 def _stderr(line: str) -> None:

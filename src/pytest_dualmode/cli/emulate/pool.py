@@ -20,8 +20,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from pytest_dualmode.cli import CliError, _emu_runtime
-from pytest_dualmode.cli._emu_warm import RuntimeProcess
+from pytest_dualmode.cli import CliError
+from pytest_dualmode.cli.emulate import sandbox
+from pytest_dualmode.cli.emulate.warm import RuntimeProcess
 
 Key = frozenset[tuple[str, str]]
 # start(overrides, key, initialization type) -> a started runtime process
@@ -31,7 +32,7 @@ _STOP_S = 10.0
 
 def config_key(overrides: Mapping[str, str]) -> Key:
     """The function configuration a runtime started with ``overrides`` has (forwarded variables included)."""
-    return frozenset(_emu_runtime.configuration(dict(overrides)).items())
+    return frozenset(sandbox.configuration(dict(overrides)).items())
 
 
 class RuntimePool:

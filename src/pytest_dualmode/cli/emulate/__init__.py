@@ -10,7 +10,7 @@ Lambda would.
 By default every invocation starts its own runtime (a cold start) and stops it afterwards. With
 ``keep_warm=True`` a runtime that answered is kept, like a Lambda execution environment, and serves the
 next invocation with the same configuration; :meth:`Emulator.warm` starts runtimes ahead of the
-invocations, as provisioned concurrency does (``_emu_pool`` has the rules).
+invocations, as provisioned concurrency does (``pool`` has the rules).
 
 Python API (used by ``dualmode invoke --emulate``; safe to call from several threads)::
 
@@ -37,10 +37,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_dualmode.cli import CliError, _emu_runtime
-from pytest_dualmode.cli._emu_pool import Key, RuntimePool
-from pytest_dualmode.cli._emu_process import EmulationOutcome, run_invocation
-from pytest_dualmode.cli._emu_warm import RuntimeProcess, start_api
+from pytest_dualmode.cli import CliError
+from pytest_dualmode.cli.emulate import sandbox
+from pytest_dualmode.cli.emulate.pool import Key, RuntimePool
+from pytest_dualmode.cli.emulate.process import EmulationOutcome, run_invocation
+from pytest_dualmode.cli.emulate.warm import RuntimeProcess, start_api
 
 DEFAULT_TIMEOUT_S = 900.0  # Lambda's maximum; the deploy template's default is the same
 DEFAULT_MEMORY_MB = 1024
@@ -67,13 +68,13 @@ class Emulator:
         client: str = "auto",
         keep_warm: bool = False,
     ) -> None:
-        from pytest_dualmode.cli._pkg_zip import interpreter_for
+        from pytest_dualmode.cli.package.archive import interpreter_for
 
         self.zip_path = Path(zip_path)
-        self.manifest = _emu_runtime.read_manifest(self.zip_path)
-        _emu_runtime.check_platform(self.manifest, self.zip_path)
+        self.manifest = sandbox.read_manifest(self.zip_path)
+        sandbox.check_platform(self.manifest, self.zip_path)
         self.python = str(self.manifest.get("python") or f"{sys.version_info.major}.{sys.version_info.minor}")
-        self.handler = str(self.manifest.get("handler") or _emu_runtime.DEFAULT_HANDLER)
+        self.handler = str(self.manifest.get("handler") or sandbox.DEFAULT_HANDLER)
         found = interpreter or interpreter_for(self.python)
         if found is None:
             raise CliError(
@@ -90,9 +91,9 @@ class Emulator:
         try:
             self.task_root = self._tmp / "task"
             self.task_root.mkdir()
-            _emu_runtime.extract_read_only(self.zip_path, self.task_root)
+            sandbox.extract_read_only(self.zip_path, self.task_root)
             in_zip = (self.task_root / "awslambdaric").is_dir()
-            local = _emu_runtime.local_awslambdaric_fits(self.interpreter)
+            local = sandbox.local_awslambdaric_fits(self.interpreter)
             if client == "auto":
                 client = "awslambdaric" if in_zip or local else "bootstrap"
             elif client == "awslambdaric" and not (in_zip or local):
@@ -103,8 +104,8 @@ class Emulator:
             self.client = client
             self.runtime_dir = self._tmp / "runtime"
             link_ric = client == "awslambdaric" and local and not in_zip
-            _emu_runtime.build_runtime_dir(self.runtime_dir, awslambdaric=link_ric)
-            self._files = _emu_runtime.snapshot(self.task_root)
+            sandbox.build_runtime_dir(self.runtime_dir, awslambdaric=link_ric)
+            self._files = sandbox.snapshot(self.task_root)
         except BaseException:
             self.close()
             raise
@@ -145,7 +146,7 @@ class Emulator:
         finally:
             self._pool.release(runtime, reusable=reusable)
         outcome.runtime_client = self.client
-        writes = sorted(_emu_runtime.snapshot(self.task_root) - self._files)
+        writes = sorted(sandbox.snapshot(self.task_root) - self._files)
         if writes:
             outcome.task_root_writes = writes[:20]
         return outcome
@@ -164,7 +165,7 @@ class Emulator:
     def close(self) -> None:
         """Kill every runtime process, stop their servers, remove the task root and runtime folder."""
         self._pool.close()
-        _emu_runtime.make_writable(self._tmp / "task")
+        sandbox.make_writable(self._tmp / "task")
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> Emulator:
@@ -177,7 +178,7 @@ class Emulator:
     def _overrides(env: Mapping[str, str] | None) -> dict[str, str]:
         overrides = dict(env or {})
         for name in overrides:
-            _emu_runtime.check_env_name(name, "env")
+            sandbox.check_env_name(name, "env")
         return overrides
 
     def _start_runtime(self, overrides: dict[str, str], key: Key, initialization: str) -> RuntimeProcess:
@@ -185,8 +186,8 @@ class Emulator:
         scratch = Path(tempfile.mkdtemp(prefix="env-", dir=self._tmp))
         api = None
         try:
-            api = start_api(self.function_name, _emu_runtime.region(overrides))
-            env = _emu_runtime.function_env(
+            api = start_api(self.function_name, sandbox.region(overrides))
+            env = sandbox.function_env(
                 task_root=self.task_root,
                 runtime=self.runtime_dir,
                 scratch=scratch,
@@ -199,7 +200,7 @@ class Emulator:
                 overrides=overrides,
                 initialization=initialization,
             )
-            command = _emu_runtime.bootstrap_command(self.interpreter, self.runtime_dir, self.client)
+            command = sandbox.bootstrap_command(self.interpreter, self.runtime_dir, self.client)
             return RuntimeProcess(command, env=env, cwd=self.task_root, api=api, scratch=scratch, key=key)
         except BaseException:
             if api is not None:
@@ -297,7 +298,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``dualmode emulate`` from parsed arguments; returns pytest's exit code."""
-    env = _emu_runtime.parse_env(args.env)
+    env = sandbox.parse_env(args.env)
     lock = threading.Lock()
 
     def echo(line: str) -> None:

@@ -25,7 +25,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Protocol
 
-from pytest_dualmode.aws_lambda.runtime_api import RuntimeApiServer
+from pytest_dualmode.cli.emulate.runtime_api import RuntimeApiServer
 
 _IDLE_LINES = 200  # output of an idle runtime kept for its next invocation's log
 _PUMP_POLL_S = 0.2  # how often the log pump checks that it should stop
@@ -34,7 +34,7 @@ _STOP_S = 5.0
 
 
 class LogSink(Protocol):
-    """Where an attached invocation's log goes (``_emu_process._Log``)."""
+    """Where an attached invocation's log goes (``process._Log``)."""
 
     def write(self, line: str) -> None:
         """Add a line the emulator writes (START, END, REPORT, idle output replayed)."""
@@ -75,7 +75,7 @@ def start_api(function_name: str, region: str) -> RuntimeApiServer:
 class RuntimeProcess:
     """A runtime process serving invocations from its own Runtime API server, kept for the next one.
 
-    ``key`` is the function configuration it was started with (see ``_emu_runtime.configuration``): only
+    ``key`` is the function configuration it was started with (see ``sandbox.configuration``): only
     invocations with the same configuration may reuse it. ``invocations`` counts the ones it has served.
     """
 

@@ -144,7 +144,7 @@ def build_runtime_dir(runtime: Path, *, awslambdaric: bool) -> None:
             link = runtime / top.name
             if not link.exists():
                 link.symlink_to(top, target_is_directory=top.is_dir())
-    shutil.copyfile(Path(__file__).with_name("_emu_bootstrap.py"), runtime / _BOOTSTRAP)
+    shutil.copyfile(Path(__file__).with_name("bootstrap.py"), runtime / _BOOTSTRAP)
 
 
 def local_awslambdaric_fits(interpreter: str) -> bool:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest_dualmode
-from pytest_dualmode.cli import CliError, _pkg_imports, _pkg_pip, _pkg_tests, _pkg_zip
+from pytest_dualmode.cli import CliError
+from pytest_dualmode.cli.package import archive, importscan, testtree, wheels
 
 MANIFEST = "dualmode-package.json"
 MANIFEST_SCHEMA = "pytest-dualmode.package/1"
@@ -52,23 +53,22 @@ class PackageReport:
     """What a build produced."""
 
     output: Path
-    zip: _pkg_zip.ZipReport
+    zip: archive.ZipReport
     distributions: dict[str, str]
     first_party: list[str]
     notes: list[str]
 
 
 def _python_version(value: str) -> str:
-    if value not in _pkg_pip.PYTHONS:
+    if value not in wheels.PYTHONS:
         raise argparse.ArgumentTypeError(
-            f"{value!r} is not a Lambda Python runtime this supports; use one of "
-            + ", ".join(_pkg_pip.PYTHONS)
+            f"{value!r} is not a Lambda Python runtime this supports; use one of " + ", ".join(wheels.PYTHONS)
         )
     return value
 
 
 def _arch(value: str) -> str:
-    if value not in _pkg_pip.ARCHS:
+    if value not in wheels.ARCHS:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a Lambda architecture; use x86_64 or arm64 (Graviton; aarch64 is arm64)"
         )
@@ -122,11 +122,11 @@ def run(args: argparse.Namespace) -> int:
     )
     report = build_package(options)
     z = report.zip
-    mib = _pkg_zip.MIB
+    mib = archive.MIB
     print(
         f"wrote {report.output}: {z.zipped / mib:.1f} MiB zipped "
-        f"({100 * z.zipped / _pkg_zip.ZIPPED_LIMIT:.0f}% of Lambda's 50 MiB), "
-        f"{z.unzipped / mib:.1f} MiB unzipped ({100 * z.unzipped / _pkg_zip.UNZIPPED_LIMIT:.0f}% of 250 MiB)"
+        f"({100 * z.zipped / archive.ZIPPED_LIMIT:.0f}% of Lambda's 50 MiB), "
+        f"{z.unzipped / mib:.1f} MiB unzipped ({100 * z.unzipped / archive.UNZIPPED_LIMIT:.0f}% of 250 MiB)"
     )
     print("  largest: " + ", ".join(f"{name} {size / mib:.1f} MiB" for name, size in z.largest))
     print(f"  sha256 {z.sha256}")
@@ -183,7 +183,7 @@ def _copy_first_party(staging: Path, name: str, location: Path, notes: list[str]
         notes.append(f"first-party {name} holds compiled extensions built here; they may not load in Lambda")
 
 
-def _tree_modules(tree: _pkg_tests.TestTree) -> set[str]:
+def _tree_modules(tree: testtree.TestTree) -> set[str]:
     """Top-level names the packaged test tree provides (pytest puts test folders on sys.path)."""
     names = set()
     for arcname in tree.files:
@@ -195,7 +195,7 @@ def _tree_modules(tree: _pkg_tests.TestTree) -> set[str]:
     return names
 
 
-def _pythonpath(tree: _pkg_tests.TestTree) -> tuple[Path, ...]:
+def _pythonpath(tree: testtree.TestTree) -> tuple[Path, ...]:
     """pytest's ``pythonpath`` setting as folders: where pytest itself would import the project from."""
     value = tree.ini.get("pythonpath", [])
     entries = value.split() if isinstance(value, str) else value
@@ -220,33 +220,33 @@ def _available(staging: Path) -> Callable[[str], bool]:
 
 
 def _requirements(
-    options: PackageOptions, imports: _pkg_imports.ImportReport, log: Callable[[str], None]
+    options: PackageOptions, imports: importscan.ImportReport, log: Callable[[str], None]
 ) -> list[str]:
     """The plugin's runtime needs and the tests' third-party imports, pinned to the versions installed here;
     names that ``--requirements`` lists are left to that file."""
-    user_names = _pkg_pip.names_in_requirements_file(options.requirements) if options.requirements else set()
+    user_names = wheels.names_in_requirements_file(options.requirements) if options.requirements else set()
     requirements: dict[str, str] = {}
-    for req in _pkg_pip.plugin_requirements(without_boto=options.without_boto):
-        requirements[_pkg_pip.requirement_name(req)] = req
+    for req in wheels.plugin_requirements(without_boto=options.without_boto):
+        requirements[wheels.requirement_name(req)] = req
     for dist in imports.third_party:
-        name = _pkg_pip.normalize(dist)
-        if name in requirements or (options.without_boto and name in _pkg_pip.RUNTIME_PROVIDED):
+        name = wheels.normalize(dist)
+        if name in requirements or (options.without_boto and name in wheels.RUNTIME_PROVIDED):
             continue
         requirements[name] = dist
         log(f"dependency from the tests' imports: {dist} (imported by {imports.importers[dist]})")
-    return [_pkg_pip.pin(req) for name, req in requirements.items() if name not in user_names]
+    return [wheels.pin(req) for name, req in requirements.items() if name not in user_names]
 
 
 def build_package(options: PackageOptions, *, log: Callable[[str], None] = print) -> PackageReport:
     """Build the zip described by ``options``; raises :class:`CliError` on bad input."""
     _validate(options)
     output = options.output.resolve()
-    tree = _pkg_tests.collect_tests(options.tests, exclude=output)
+    tree = testtree.collect_tests(options.tests, exclude=output)
     config = tree.config_file.name if tree.config_file else "none"
     log(f"tests: {' '.join(tree.test_paths)} (rootdir {tree.rootdir}, config {config})")
     notes: list[str] = []
     explicit = {p.stem if p.is_file() else p.name: p.resolve() for p in options.include}
-    imports = _pkg_imports.follow_imports(
+    imports = importscan.follow_imports(
         [f for f in tree.files.values()],
         rootdir=tree.rootdir,
         tree_modules=_tree_modules(tree),
@@ -265,16 +265,16 @@ def build_package(options: PackageOptions, *, log: Callable[[str], None] = print
     with tempfile.TemporaryDirectory(prefix="dualmode-package-") as tmp:
         staging = Path(tmp) / "task"
         staging.mkdir()
-        tags = ", ".join(_pkg_pip.platforms(options.python, options.arch))
+        tags = ", ".join(wheels.platforms(options.python, options.arch))
         log(
             f"installing {len(pinned)} requirements for Lambda python{options.python} {options.arch} ({tags})"
         )
-        _pkg_pip.pip_install(
+        wheels.pip_install(
             staging, pinned, requirements_file=options.requirements, python=options.python, arch=options.arch
         )
         if options.without_boto:
-            for name in _pkg_pip.RUNTIME_PROVIDED:
-                if _pkg_pip.remove_distribution(staging, name):
+            for name in wheels.RUNTIME_PROVIDED:
+                if wheels.remove_distribution(staging, name):
                     notes.append(f"--without-boto: removed {name}, which another requirement pulled in")
         _copy_plugin(staging)
         for name, location in sorted(imports.first_party.items()):
@@ -286,8 +286,8 @@ def build_package(options: PackageOptions, *, log: Callable[[str], None] = print
         for arcname, source in sorted(tree.files.items()):
             (staging / arcname).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, staging / arcname)
-        distributions = _pkg_pip.installed(staging)
-        ini, config_notes = _pkg_tests.rewrite_config(
+        distributions = wheels.installed(staging)
+        ini, config_notes = testtree.rewrite_config(
             tree, available=_available(staging), distributions=set(distributions)
         )
         notes.extend(f"config: {n}" for n in config_notes)
@@ -297,7 +297,7 @@ def build_package(options: PackageOptions, *, log: Callable[[str], None] = print
             "handler": HANDLER,
             "python": options.python,
             "arch": options.arch,
-            "platforms": _pkg_pip.platforms(options.python, options.arch),
+            "platforms": wheels.platforms(options.python, options.arch),
             "tests": tree.test_paths,
             "boto": not options.without_boto,
             "first_party": sorted(imports.first_party),
@@ -306,7 +306,7 @@ def build_package(options: PackageOptions, *, log: Callable[[str], None] = print
         }
         if options.compile:
             pytest_compiles = [*tree.test_paths, *(n for n in tree.files if Path(n).name == "conftest.py")]
-            line = _pkg_zip.compile_bytecode(staging, options.python, skip=pytest_compiles)
+            line = archive.compile_bytecode(staging, options.python, skip=pytest_compiles)
             manifest["bytecode"] = line.startswith("bytecode: precompiled")
             notes.append(line)
         (staging / MANIFEST).write_text(
@@ -314,5 +314,5 @@ def build_package(options: PackageOptions, *, log: Callable[[str], None] = print
         )
         for note in notes:
             log(note)
-        zip_report = _pkg_zip.write_zip(staging, output)
+        zip_report = archive.write_zip(staging, output)
     return PackageReport(output, zip_report, distributions, sorted(imports.first_party), notes)

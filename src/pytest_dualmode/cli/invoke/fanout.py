@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_dualmode.cli._inv_backend import Backend, Outcome, Throttled
+from pytest_dualmode.cli.invoke.backend import Backend, Outcome, Throttled
 
 
 @dataclass(frozen=True)
