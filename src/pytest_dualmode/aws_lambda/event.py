@@ -61,7 +61,9 @@ FIELDS = (
     "raise_on_failure",
     "env",
     "deadline_margin_ms",
+    "avoid_environments",
 )
+MAX_AVOID = 100
 SUITE_FIELDS = ("name", "args", "select")
 
 
@@ -103,6 +105,7 @@ class Event:
     raise_on_failure: bool = True
     env: Mapping[str, str] = field(default_factory=dict)
     deadline_margin_ms: int | None = None
+    avoid_environments: tuple[str, ...] = ()
 
 
 def _show(value: Any) -> str:
@@ -269,4 +272,11 @@ def parse_event(event: Any) -> Event:
             if "deadline_margin_ms" in obj
             else None
         ),
+        avoid_environments=(_parse_avoid(obj["avoid_environments"]) if "avoid_environments" in obj else ()),
     )
+
+
+def _parse_avoid(value: Any) -> tuple[str, ...]:
+    where = "event.avoid_environments"
+    items = _list(value, where, MAX_AVOID, '["3f2a9c1e0b7d4e55"]')
+    return tuple(_text(v, f"{where}[{i}]", '"3f2a9c1e0b7d4e55"', limit=64) for i, v in enumerate(items))

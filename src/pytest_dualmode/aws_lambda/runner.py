@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -254,6 +255,29 @@ def _deliver(
 
 
 _state = {"frozen": False}
+# This process is one execution environment: a random id, and the invocations it has served so far.
+ENVIRONMENT_ID = uuid.uuid4().hex[:16]
+_served = [0]
+# Printed (last, so it is in the 4 KB log tail) when an environment refuses a run; ``dualmode invoke``
+# reads it to tell a refusal from a crash.
+REFUSAL_MARKER = "dualmode: environment refused the run"
+REFUSAL_EXIT_CODE = 75
+
+
+def _refuse_if_avoided(spec: Event) -> None:
+    """Exit the process when the event asks to avoid this environment (a re-run of a failed attempt).
+
+    Returning an error would leave the environment warm, and Lambda could route the next try to it
+    again; exiting makes Lambda retire it (the caller sees ``Runtime.ExitError``), so a retry is
+    guaranteed to land in another environment.
+    """
+    if ENVIRONMENT_ID in spec.avoid_environments:
+        _emit(f"{REFUSAL_MARKER}: {ENVIRONMENT_ID} ran an earlier attempt; exiting so a fresh one runs it")
+        os._exit(REFUSAL_EXIT_CODE)
+
+
+def _environment() -> dict[str, Any]:
+    return {"id": ENVIRONMENT_ID, "invocation": _served[0]}
 
 
 def _freeze_once() -> None:
@@ -281,6 +305,7 @@ def _emit(summary: str) -> None:
 def handle(event: Any, context: Any) -> dict[str, Any]:
     """Run the packaged suite for one Lambda event; see :func:`pytest_dualmode.aws_lambda.handler`."""
     started = time.monotonic()
+    _served[0] += 1
     try:
         spec = parse_event(event)
     except EventError as exc:  # not a run: returned (not raised), so the caller sees which field was wrong
@@ -290,6 +315,7 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
         result = error_result("EventError", message, time.monotonic() - started)
         _emit(result["summary"])
         return result
+    _refuse_if_avoided(spec)
     shard = {"index": spec.shard.index, "count": spec.shard.count} if spec.shard else None
     root = task_root()
     if not os.path.isdir(root):
@@ -329,6 +355,7 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
             cut(f"the handler failed ({type(exc).__name__}: {exc}); the log has the details", 1000)
         )
         result = error_result("InternalError", message, time.monotonic() - started, shard)
+    result = {**result, "environment": _environment()}
     _emit(result["summary"])
     _freeze_once()
     if result["outcome"] != "passed" and spec.raise_on_failure:
