@@ -102,7 +102,11 @@ def test_a_deadline_stop_reports_the_handlers_reason_and_outcome_timeout():
         "shard": 0,
         "message": "deadline: 2000 ms left",
     }
-    assert (merged["outcome"], merged["exit_code"], merged["exit_reason"]) == ("timeout", 75, "infrastructure")
+    assert (merged["outcome"], merged["exit_code"], merged["exit_reason"]) == (
+        "timeout",
+        75,
+        "infrastructure",
+    )
     assert merged["shards"][0]["error_type"] == "Handler.Deadline"
 
 

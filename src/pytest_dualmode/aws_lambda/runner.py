@@ -313,6 +313,7 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
         # "key: value" to the redactor and lose the words after it.
         message = f"{exc.field}: {Redactor(os.environ)(exc.detail)}"
         result = error_result("EventError", message, time.monotonic() - started)
+        result["environment"] = _environment()
         _emit(result["summary"])
         return result
     _refuse_if_avoided(spec)
@@ -324,6 +325,7 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
             f"the task root {root!r} (from {where}) is not a folder; point LAMBDA_TASK_ROOT at the tests"
         )
         result = error_result("ConfigError", message, time.monotonic() - started, shard)
+        result["environment"] = _environment()
         _emit(result["summary"])
         if spec.raise_on_failure:
             raise SuiteFailed(result)

@@ -125,7 +125,7 @@ def total(
     usd = gb_s * per_gb_s + requests * PRICE_PER_REQUEST
     cost: dict[str, Any] = {
         "gb_seconds": round(gb_s, 6),
-        "usd": round(usd, 8),
+        "usd": round(usd, 10),
         "region": where,
         "architecture": arch,
         "price_per_gb_s": per_gb_s,

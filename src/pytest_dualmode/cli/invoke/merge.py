@@ -152,7 +152,10 @@ def shard_info(shard: ShardRun) -> dict[str, Any]:
         "request_id": outcome.request_id if outcome else None,
         "fate": shard.fate[0],
         "error_type": shard.fate[1],
-        "invocations": [dict(i) for run in (shard, *shard.reruns) for i in run.invocations],
+        "invocations": [
+            {**item, "attempt": n}  # numbered over the shard's invocations, re-runs included
+            for n, item in enumerate((i for run in (shard, *shard.reruns) for i in run.invocations), 1)
+        ],
     }
     if shard.earlier_errors:
         info["rerun_after"] = list(shard.earlier_errors)
