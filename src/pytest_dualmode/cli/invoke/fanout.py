@@ -189,8 +189,6 @@ def run_all(
     """
     todo: queue.SimpleQueue[ShardRun | None] = queue.SimpleQueue()
     finished: queue.SimpleQueue[ShardRun] = queue.SimpleQueue()
-    for shard in shards:
-        todo.put(shard)
     workers = max(1, min(max_concurrency, len(shards)))
     warm = getattr(backend, "warm", None)  # a backend that can start its runtimes ahead (--emulate)
     if callable(warm):
@@ -205,8 +203,12 @@ def run_all(
                 shard.outcome = Outcome(None, error=error, error_type="InternalError")
             finished.put(shard)
 
+    # Every worker is started (and waiting) before the first shard is queued: a Thread.start() waits for
+    # the new thread to run, and with busy workers holding the GIL, 64 starts took half a second.
     for n in range(workers):
         threading.Thread(target=work, name=f"dualmode-shard-{n}", daemon=True).start()
+    for shard in shards:
+        todo.put(shard)
     pending, done = len(shards), 0
     while pending:
         shard = finished.get()  # each invocation is bounded by the backend's own timeouts
