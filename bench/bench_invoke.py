@@ -190,7 +190,7 @@ class FakeLambda:
         if not event.get("collect_only"):
             for nodeid in selected:
                 failed = nodeid in self.flaky and not rerun
-                record = {"nodeid": nodeid, "outcome": "failed" if failed else "passed"}
+                record: dict[str, Any] = {"nodeid": nodeid, "outcome": "failed" if failed else "passed"}
                 record["duration"] = self.tests[nodeid]
                 if failed:
                     record["message"] = "assert first_attempt"
@@ -314,7 +314,7 @@ def main() -> int:
     from pytest_dualmode.cli.invoke.fanout import Backoff
 
     # throttle backoff scaled down like every other time here (1 s base in real use)
-    invoke_module.Backoff = functools.partial(Backoff, base_s=0.01, cap_s=0.3)  # type: ignore[misc]
+    invoke_module.Backoff = functools.partial(Backoff, base_s=0.01, cap_s=0.3)  # type: ignore[misc,assignment]
 
     tests = durations()
     longest = max(tests.values())
