@@ -166,7 +166,11 @@ def _rerun_element(tag: str, attempt: dict[str, Any], case: ET.Element | None) -
     element = ET.Element(tag)
     first = message.split("\n", maxsplit=1)[0]
     element.set("message", problem.get("message", "") if problem is not None else first)
-    element.set("type", problem.get("type", "") if problem is not None else "")
+    said = problem.get("message", "") if problem is not None else first
+    kind = problem.get("type", "") if problem is not None else ""
+    if not kind and said.partition(":")[0].replace(".", "").isidentifier():  # "AssertionError: ..."
+        kind = said.partition(":")[0]
+    element.set("type", kind)
     trace = problem.text if problem is not None and problem.text else message
     ET.SubElement(element, "stackTrace").text = trace
     for stream in ("system-out", "system-err"):

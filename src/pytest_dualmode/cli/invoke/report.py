@@ -62,7 +62,9 @@ def problems(tests: Sequence[dict[str, Any]], out: TextIO) -> None:
     bad = [t for t in tests if t["outcome"] in _LABEL]
     for record in bad[:MAX_LISTED]:
         message = redact(str(record.get("message") or "")).strip().splitlines()
-        first = f" - {message[0][:200]}" if message else ""
+        # pytest's "E   AssertionError: ..." line says more than the test's first source line
+        said = next((line[1:].strip() for line in message if line.startswith("E ")), None)
+        first = f" - {(said or message[0])[:200]}" if message else ""
         attempts = record.get("attempts") or []
         if attempts:
             first += f" ({'/'.join(a['outcome'] for a in attempts)} in {len(attempts)} attempts)"
