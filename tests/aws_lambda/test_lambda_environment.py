@@ -36,3 +36,13 @@ def test_an_environment_listed_in_avoid_environments_exits_without_running(tmp_p
     )
     assert done.returncode == runner.REFUSAL_EXIT_CODE
     assert runner.REFUSAL_MARKER in done.stdout and "still running" not in done.stdout
+
+
+def test_the_tests_listed_in_first_run_before_the_others(task_root: Any, invoke: Any) -> None:
+    task_root.write({"test_order.py": "".join(f"def test_{n}():\n    pass\n\n" for n in "abcd")})
+    result = invoke({"first": ["test_order.py::test_c", "test_order.py::test_d"]})
+    assert [t["nodeid"].split("::")[1] for t in result["tests"]] == ["test_c", "test_d", "test_a", "test_b"]
+    selected = invoke(
+        {"select": ["test_order.py::test_a", "test_order.py::test_c"], "first": ["test_order.py::test_c"]}
+    )
+    assert [t["nodeid"].split("::")[1] for t in selected["tests"]] == ["test_c", "test_a"]

@@ -62,6 +62,7 @@ FIELDS = (
     "env",
     "deadline_margin_ms",
     "avoid_environments",
+    "first",
 )
 MAX_AVOID = 100
 SUITE_FIELDS = ("name", "args", "select")
@@ -106,6 +107,7 @@ class Event:
     env: Mapping[str, str] = field(default_factory=dict)
     deadline_margin_ms: int | None = None
     avoid_environments: tuple[str, ...] = ()
+    first: frozenset[str] = frozenset()
 
 
 def _show(value: Any) -> str:
@@ -273,6 +275,7 @@ def parse_event(event: Any) -> Event:
             else None
         ),
         avoid_environments=(_parse_avoid(obj["avoid_environments"]) if "avoid_environments" in obj else ()),
+        first=frozenset(parse_select(obj["first"], "event.first")) if "first" in obj else frozenset(),
     )
 
 

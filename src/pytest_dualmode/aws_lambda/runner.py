@@ -94,10 +94,11 @@ def run_suite(
     root: str,
     deadline: Deadline,
     redact: Callable[[str], str],
+    first: frozenset[str] = frozenset(),
 ) -> tuple[SuiteRun, RunRecorder]:
-    """One ``pytest.main`` call, with its output redacted and the deadline armed."""
+    """One ``pytest.main`` call, with its output redacted and the deadline armed; ``first`` runs first."""
     JANITOR.sweep(root)
-    recorder = RunRecorder(deadline, redact, filters)
+    recorder = RunRecorder(deadline, redact, filters, first)
     argv = ["-p", "no:cacheprovider", f"--rootdir={root}", "-W", _OWN_REWRITE_WARNING, *plugin_args(args)]
     junit_path = None
     if collect_only:
@@ -161,10 +162,10 @@ def run_suite(
         said = _pytest_message(err.tail, "ERROR:") or _pytest_message(out.tail, "ERROR:")
         run.error = {"type": "UsageError", "message": said or "pytest refused the arguments (exit code 4)"}
     elif recorder.collection_errors:
-        first = recorder.collection_errors[0]
-        lines = first["message"].strip().splitlines()
+        earliest = recorder.collection_errors[0]
+        lines = earliest["message"].strip().splitlines()
         count = len(recorder.collection_errors)
-        where = f"{count} error(s) during collection, first in {first['nodeid']}"
+        where = f"{count} error(s) during collection, first in {earliest['nodeid']}"
         run.error = {"type": "CollectionError", "message": f"{where}: {cut(chr(10).join(lines[-8:]), 1500)}"}
     elif code == pytest.ExitCode.INTERNAL_ERROR and not timed_out:
         said = _pytest_message(out.tail, "INTERNALERROR>") or _pytest_message(err.tail, "INTERNALERROR>")
@@ -189,6 +190,7 @@ def _run_all(
             root=root,
             deadline=deadline,
             redact=redact,
+            first=event.first,
         )
         return [run], [i for i in top.ids if i not in recorder.matched] if top else []
     runs: list[SuiteRun] = []
@@ -208,6 +210,7 @@ def _run_all(
             root=root,
             deadline=deadline,
             redact=redact,
+            first=event.first,
         )
         run.missing = [i for i in own.ids if i not in recorder.matched] if own else []
         matched.update(recorder.matched)

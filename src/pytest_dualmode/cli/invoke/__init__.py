@@ -185,12 +185,18 @@ def _run(args: argparse.Namespace, backend: Backend, history: History) -> int:
         print(_plan_line(plan, len(collected), args, backend), file=err)
     shards = [ShardRun(i, len(plan.shards), ids) for i, ids in enumerate(plan.shards)]
 
+    earlier = set(history.failed) if args.failed_first else set()
+
     def event(shard: ShardRun) -> dict[str, Any]:
         if shard.rerun_round:
             return rerun_event(base, shard)
         if not shard.nodeids:
             return dict(base)
-        return {**base, "select": list(shard.nodeids), "shard": {"index": shard.index, "count": shard.count}}
+        made = {**base, "select": list(shard.nodeids), "shard": {"index": shard.index, "count": shard.count}}
+        first = [n for n in shard.nodeids if n in earlier]
+        if first:  # --ff: the handler runs these before the others
+            made["first"] = first
+        return made
 
     from pytest_dualmode.cli.invoke import report
 
