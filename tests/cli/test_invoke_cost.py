@@ -76,6 +76,7 @@ def result(counts: dict, outcome: str = "passed", exit_code: int = 0, **extra) -
         (Outcome(result({}, "error", 4, error={"type": "UsageError"})), ("collection_error", "UsageError")),
         (Outcome(result({}, "error", 5)), ("collection_error", "CollectionError")),
         (Outcome(result({}, "error", 4, error={"type": "ConfigError"})), ("infrastructure", "ConfigError")),
+        (Outcome(result({}, "error", 3, error={"type": "InternalError"})), ("tests_failed", None)),
         (Outcome(result({"passed": 1, "not_run": 2}, "timeout", 2)), ("infrastructure", "Handler.Deadline")),
         (Outcome(result({"failed": 1, "not_run": 2}, "timeout", 1)), ("tests_failed", None)),
         (

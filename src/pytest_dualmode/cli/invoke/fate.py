@@ -12,8 +12,9 @@ FATES = ("passed", "tests_failed", "collection_error", "infrastructure")
 EXIT_INFRASTRUCTURE = 75
 # result error types that mean the suite could not be collected or started as asked
 COLLECTION_ERRORS = ("CollectionError", "UsageError", "SelectionError", "NoTests", "NoTestsCollected")
-# ...and those that mean the function or the handler failed, not the tests
-INFRASTRUCTURE_ERRORS = ("EventError", "ConfigError", "InternalError")
+# ...and those that mean the function is misconfigured, not the tests (an InternalError of pytest or of the
+# handler is deterministic, like a test failure: it is not retried and keeps pytest's exit code 3)
+INFRASTRUCTURE_ERRORS = ("EventError", "ConfigError")
 DEADLINE = "Handler.Deadline"  # the handler stopped before Lambda's timeout: tests left not_run
 REFUSED = "EnvironmentRefused"  # an environment that ran an earlier attempt refused a re-run
 
