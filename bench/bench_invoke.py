@@ -339,7 +339,7 @@ def main() -> int:
             wall, result, _ = run_invoke(fake, tmp / "cold.json", *plan)
             figures.setdefault("cold", []).append((fan_out_s(result), wall))
 
-            fake.set(reserved=SHARDS * 3 // 4)
+            fake.set(reserved=SHARDS * 3 // 4)  # fewer environments than shards: throttles
             wall, result, _ = run_invoke(fake, tmp / "throttled.json", *plan)
             figures.setdefault("throttled", []).append((fan_out_s(result), wall))
             fake.set(reserved=10_000)
@@ -382,6 +382,14 @@ def main() -> int:
             f"{name:<19}{fan:>8.3f}s{fan / ideal:>7.2f}x{best / ideal:>6.2f}x{whole:>14.3f}s"
             f"{whole / ideal:>7.2f}x  {targets.get(name, '-')}"
         )
+    reserved = SHARDS * 3 // 4
+    rounds_needed = -(-SHARDS // reserved)
+    throttled = statistics.median(r[0] for r in figures["throttled"])
+    print(
+        f"throttled: {reserved} environments allowed for {SHARDS} shards: the ideal is {rounds_needed} rounds "
+        f"of shards = {rounds_needed * TOTAL_S / SHARDS:.3f} s; measured {throttled:.3f} s = "
+        f"{throttled / (rounds_needed * TOTAL_S / SHARDS):.2f}x that (backoff base 10 ms, cap 300 ms)"
+    )
     added = statistics.median(extra["rerun_extra"])
     bound = statistics.median(extra["rerun_bound"])
     print(
