@@ -386,8 +386,8 @@ def main() -> int:
     rounds_needed = -(-SHARDS // reserved)
     throttled = statistics.median(r[0] for r in figures["throttled"])
     print(
-        f"throttled: {reserved} environments allowed for {SHARDS} shards: the ideal is {rounds_needed} rounds "
-        f"of shards = {rounds_needed * TOTAL_S / SHARDS:.3f} s; measured {throttled:.3f} s = "
+        f"throttled: {reserved} environments allowed for {SHARDS} shards: the ideal is {rounds_needed} rounds"
+        f" of shards = {rounds_needed * TOTAL_S / SHARDS:.3f} s; measured {throttled:.3f} s = "
         f"{throttled / (rounds_needed * TOTAL_S / SHARDS):.2f}x that (backoff base 10 ms, cap 300 ms)"
     )
     added = statistics.median(extra["rerun_extra"])
