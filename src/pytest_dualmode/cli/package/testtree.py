@@ -149,6 +149,11 @@ def collect_tests(raw_paths: list[str], *, exclude: Path | None = None) -> TestT
             f"--tests {' '.join(raw_paths)}: no test files (test_*.py or *_test.py) found; "
             "point --tests at the folder that holds your system tests"
         )
+    if "." in tree.test_paths:
+        # the rootdir itself is the zip's root, which also holds the dependencies (and their own tests,
+        # e.g. certifi/tests): name the packaged test files and folders instead
+        tops = [name.split("/", 1)[0] for name in sorted(tree.files) if _TEST_FILE.match(Path(name).name)]
+        tree.test_paths = list(dict.fromkeys([p for p in tree.test_paths if p != "."] + tops))
     return tree
 
 
