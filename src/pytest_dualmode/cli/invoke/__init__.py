@@ -1,8 +1,10 @@
 """``dualmode invoke``: run the packaged suite in the deployed Lambda function, fanned out over shards.
 
 The flow: collect the node ids (one ``collect_only`` invocation), split them into shards (by the previous
-run's durations, longest first, else round robin), invoke the shards concurrently, merge their results
-into one JSON result, one JUnit file and a per-shard table, and exit with pytest's exit code.
+run's durations, longest first, else round robin; ``--lf`` / ``--ff`` from its failures), invoke the shards
+concurrently (``--reruns``: a shard's failed tests again, in fresh invocations), merge their results into one
+JSON result, one JUnit file and a per-shard table with each shard's fate and the cost, and exit with pytest's
+exit code, or 75 when only the infrastructure failed.
 ``--emulate ZIP`` runs the same flow against local emulated runtimes instead of AWS.
 docs/invoke.md is the user's guide; the helpers live in the modules beside this one.
 """
@@ -69,7 +71,8 @@ def add_parser(subparsers: Any) -> None:
         "--json",
         type=Path,
         metavar="FILE",
-        help="write the merged JSON result here; an existing file is read first as the durations history",
+        help="write the merged JSON result here; an existing file is read first as the previous result "
+        "(the durations history, and the failures for --lf / --ff)",
     )
     parser.add_argument(
         "--durations-from",
