@@ -18,7 +18,7 @@ from typing import Any
 # Since 2025-08-01 Lambda also bills the init phase of on-demand functions: the REPORT line's Billed
 # Duration includes it, so the sums below need no separate init term.
 PRICE_PER_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
-PRICE_PER_REQUEST = 0.20 / 1_000_000
+PRICE_PER_REQUEST = 0.0000002  # $0.20 per million requests
 PRICED_REGIONS = (
     "us-east-1",
     "us-east-2",
