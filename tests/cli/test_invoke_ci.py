@@ -256,3 +256,17 @@ def test_the_cost_sums_the_report_lines_of_every_invocation(tmp_path, capsys):
         i["billed_ms"] == 1000 and i["memory_mb"] == 1024 for s in result["shards"] for i in s["invocations"]
     )
     assert "cost: 5 invocations, 5.000 GB-s billed" in capsys.readouterr().out
+
+
+def test_the_price_follows_the_functions_architecture_read_from_its_configuration(tmp_path):
+    passing = FakeSuite({n: ("passed", 0.1) for n in IDS})
+    reply = Reply(body=passing.run({}), log="START\n" + report_line(2000, memory_mb=512))
+    with FakeLambda(lambda e, n: reply, architectures=("arm64",)) as fake:
+        code = dualmode(fake, "--json", str(tmp_path / "r.json"))  # no --timeout: the configuration is read
+    cost = json.loads((tmp_path / "r.json").read_text())["cost"]
+    assert code == 0 and (cost["architecture"], cost["region"], cost["invocations"]) == (
+        "arm64",
+        "eu-west-1",
+        1,
+    )
+    assert cost["gb_seconds"] == pytest.approx(1.0) and cost["price_per_gb_s"] == 0.0000133334
