@@ -254,13 +254,7 @@ def _finish(
         for s in shards
         if s.outcome and s.outcome.result
     }
-    attempt_xml = {}
-    for shard in shards:
-        position = len(shard.invocations) - 1
-        for again in shard.reruns:
-            position += len(again.invocations)
-            if again.outcome and again.outcome.result:
-                attempt_xml[(shard.index, position)] = junit.decode(again.outcome.result.get("junit_xml"))
+    attempt_xml = junit.rerun_reports(shards)
     xml = junit.merged_xml(merged["tests"], shard_xml, duration_s=wall, attempt_xml=attempt_xml)
     merged["junit_xml"] = junit.encode(xml)
     merged["strategy"] = plan.strategy

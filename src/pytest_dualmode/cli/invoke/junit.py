@@ -122,6 +122,18 @@ def _build_case(record: dict[str, Any], classname: str, name: str) -> ET.Element
     return case
 
 
+def rerun_reports(shards: Iterable[Any]) -> dict[tuple[int, int], str | None]:
+    """The re-runs' reports by (shard index, invocation index), as attempts refer to them."""
+    reports: dict[tuple[int, int], str | None] = {}
+    for shard in shards:
+        position = len(shard.invocations) - 1
+        for again in shard.reruns:
+            position += len(again.invocations)
+            if again.outcome and again.outcome.result:
+                reports[(shard.index, position)] = decode(again.outcome.result.get("junit_xml"))
+    return reports
+
+
 def _with_attempts(
     record: dict[str, Any],
     first: ET.Element | None,
