@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -66,7 +67,14 @@ def add_parser(subparsers: Any) -> None:
         "--json",
         type=Path,
         metavar="FILE",
-        help="write the merged JSON result here; an existing file is read first as the durations history",
+        help="write the merged JSON result here ('-': stdout, and the report goes to stderr); an existing "
+        "file is read first as the durations history",
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="write a self-contained HTML report here (timeline of the invocations, failures, flaky, cost)",
     )
     parser.add_argument(
         "--durations-from",
@@ -142,18 +150,41 @@ def _run(args: argparse.Namespace, backend: Backend, history: dict[str, float]) 
         return {**base, "select": list(shard.nodeids), "shard": {"index": shard.index, "count": shard.count}}
 
     from pytest_dualmode.cli.invoke import report
+    from pytest_dualmode.cli.invoke.progress import Progress
 
-    def on_done(shard: ShardRun, done: int) -> None:
-        print(report.progress_line(shard, done, len(shards)), file=err, flush=True)
-
-    run_all(backend, shards, event, max_concurrency=args.max_concurrency, policy=Backoff(), on_done=on_done)
-    return _finish(args, collected, shards, plan, time.monotonic() - start)
+    progress = Progress(err, line=report.progress_line, start=start)
+    progress.begin(
+        shards,
+        estimates=plan.estimates,
+        max_concurrency=args.max_concurrency,
+        total_tests=len(collected) if collected else None,
+    )
+    try:
+        run_all(
+            backend,
+            shards,
+            event,
+            max_concurrency=args.max_concurrency,
+            policy=Backoff(),
+            on_start=progress.started,
+            on_done=progress.finished,
+            on_tick=progress.tick,
+        )
+    finally:
+        progress.close()
+    return _finish(args, collected, shards, plan, time.monotonic() - start, timings=progress.timings)
 
 
 def _finish(
-    args: argparse.Namespace, collected: list[str], shards: list[ShardRun], plan: Plan, wall: float
+    args: argparse.Namespace,
+    collected: list[str],
+    shards: list[ShardRun],
+    plan: Plan,
+    wall: float,
+    *,
+    timings: dict[int, tuple[float, float | None]] | None = None,
 ) -> int:
-    from pytest_dualmode.cli.invoke import junit, report
+    from pytest_dualmode.cli.invoke import github, junit, report
     from pytest_dualmode.cli.invoke.merge import merge
 
     single = shards[0].outcome.result if plan.strategy == "single" and shards[0].outcome else None
@@ -169,7 +200,7 @@ def _finish(
     merged["junit_xml"] = junit.encode(xml)
     merged["strategy"] = plan.strategy
     merged["summary"] = report.summary_line(merged, plan.strategy)
-    out = sys.stdout
+    out = _human(args)
     report.log_tails(shards, args.log_tail, out)
     report.problems(merged["tests"], out)
     if merged.get("error"):
@@ -179,6 +210,12 @@ def _finish(
         _write(args.junitxml, xml, "--junitxml")
     if args.json:
         _write(args.json, json.dumps(merged, indent=1) + "\n", "--json")
+    if args.html:
+        from pytest_dualmode.cli.invoke import html_report
+
+        _write(args.html, html_report.render(merged, timings=timings), "--html")
+    # GitHub reads workflow commands from the step's output; with --json - stdout is the JSON, so stderr
+    github.report(merged, os.environ, out, sys.stderr, html_name=str(args.html) if args.html else None)
     print(merged["summary"], file=out, flush=True)
     return int(merged["exit_code"])
 
@@ -201,11 +238,12 @@ def _collect(
     clean = result is not None and not result.get("error") and not result.get("collection_errors")
     if clean and isinstance(collected, list) and not outcome.function_error:
         return [str(nodeid) for nodeid in collected]
+    out = _human(args)
     if outcome.log_tail.strip():
-        print(f"----- log tail of the collection -----\n{outcome.log_tail.rstrip()}", file=sys.stdout)
+        print(f"----- log tail of the collection -----\n{outcome.log_tail.rstrip()}", file=out)
     if result is None:
         message = redact(f"the collection invocation returned no result: {outcome.error}")
-        print(f"dualmode invoke: {message}", file=sys.stdout)
+        print(f"dualmode invoke: {message}", file=out)
         if args.json:  # CI reading --json must find a result that says what happened
             failed = _error_result(3, "CollectionFailed", message, start)
             _write(args.json, json.dumps(failed, indent=1) + "\n", "--json")
@@ -214,11 +252,12 @@ def _collect(
     print(
         f"dualmode invoke: collection failed ({result.get('outcome')}, exit code {result.get('exit_code')}): "
         f"{error.get('type', '')} {error.get('message', '')}".rstrip(),
-        file=sys.stdout,
+        file=out,
     )
     for item in (result.get("collection_errors") or [])[:5]:
         if isinstance(item, dict):
-            print(f"ERROR collecting {item.get('nodeid')}: {redact(str(item.get('message', '')))[:2000]}")
+            message = redact(str(item.get("message", "")))[:2000]
+            print(f"ERROR collecting {item.get('nodeid')}: {message}", file=out)
     if args.json:
         _write(args.json, json.dumps(result, indent=1) + "\n", "--json")
     code = result.get("exit_code")
@@ -249,13 +288,13 @@ def _no_tests(args: argparse.Namespace, start: float) -> int:
     result["summary"] = f"== no tests collected: {message} =="
     if args.json:
         _write(args.json, json.dumps(result, indent=1) + "\n", "--json")
-    print(result["summary"])
+    print(result["summary"], file=_human(args))
     return 5
 
 
 def _history(args: argparse.Namespace) -> dict[str, float]:
     """Per-test durations of the previous run: ``--durations-from``, else the existing ``--json`` file."""
-    for flag, path in (("--junitxml", args.junitxml), ("--json", args.json)):
+    for flag, path in (("--junitxml", args.junitxml), ("--json", args.json), ("--html", args.html)):
         if path is not None and not path.parent.is_dir():
             raise CliError(
                 f"{flag} {path}: folder {path.parent} does not exist; create it or pick another path"
@@ -267,7 +306,7 @@ def _history(args: argparse.Namespace) -> dict[str, float]:
                 "run, or leave the option out to shard round robin"
             )
         return load_durations(args.durations_from, where="--durations-from")
-    if args.json is not None and args.shards != 1:
+    if args.json is not None and args.shards != 1 and not _is_stdout(args.json):
         try:
             return load_durations(args.json, where="--json, read as the previous run")
         except CliError as exc:  # it is about to be overwritten anyway: run without history
@@ -308,7 +347,20 @@ def _plan_line(plan: Plan, tests: int, args: argparse.Namespace, backend: Backen
     )
 
 
+def _is_stdout(path: Path | None) -> bool:
+    return path is not None and str(path) == "-"
+
+
+def _human(args: argparse.Namespace) -> Any:
+    """Where the report for people goes: stdout, or stderr when stdout carries the JSON (``--json -``)."""
+    return sys.stderr if _is_stdout(args.json) else sys.stdout
+
+
 def _write(path: Path, text: str, flag: str) -> None:
+    if flag == "--json" and _is_stdout(path):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:

@@ -112,17 +112,22 @@ def run_all(
     max_concurrency: int,
     policy: Backoff,
     on_done: Callable[[ShardRun, int], None] = lambda shard, done: None,
+    on_start: Callable[[ShardRun], None] = lambda shard: None,
+    on_tick: Callable[[], None] = lambda: None,
+    tick_s: float = 1.0,
 ) -> list[ShardRun]:
     """Run every shard with at most ``max_concurrency`` in flight; ``on_done(shard, n_done)`` per completion.
 
-    ``on_done`` is called from this (the caller's) thread, in completion order, so it may print freely.
+    ``on_start(shard)`` when a worker takes a shard, ``on_done`` when it finishes (in completion order),
+    and ``on_tick()`` after ``tick_s`` without either (a live display's clock) are all called from this
+    (the caller's) thread, so they may print freely.
     A backend with a ``warm(n)`` method is asked first to have ``n`` (one per worker) runtimes ready.
     A worker that raises (a bug, not a failed run) becomes a shard without a result, never a hang. The
     workers are daemon threads, so Ctrl-C returns at once instead of waiting for in-flight invocations
     (which a synchronous Lambda invoke cannot cancel anyway).
     """
     todo: queue.SimpleQueue[ShardRun | None] = queue.SimpleQueue()
-    finished: queue.SimpleQueue[ShardRun] = queue.SimpleQueue()
+    events: queue.SimpleQueue[tuple[ShardRun, bool]] = queue.SimpleQueue()  # (shard, finished)
     for shard in shards:
         todo.put(shard)
     workers = max(1, min(max_concurrency, len(shards)))
@@ -134,15 +139,26 @@ def run_all(
 
     def work() -> None:
         while (shard := todo.get()) is not None:
+            events.put((shard, False))
             try:
                 run_shard(backend, shard, make_event(shard), policy)
             except Exception as exc:
                 error = f"internal error while invoking: {type(exc).__name__}: {exc}"
                 shard.outcome = Outcome(None, error=error)
-            finished.put(shard)
+            events.put((shard, True))
 
     for n in range(workers):
         threading.Thread(target=work, name=f"dualmode-shard-{n}", daemon=True).start()
-    for done in range(1, len(shards) + 1):
-        on_done(finished.get(), done)  # each invocation is bounded by the backend's own timeouts
+    done = 0
+    while done < len(shards):  # each invocation is bounded by the backend's own timeouts
+        try:
+            shard, finished = events.get(timeout=tick_s)
+        except queue.Empty:
+            on_tick()
+            continue
+        if finished:
+            done += 1
+            on_done(shard, done)
+        else:
+            on_start(shard)
     return list(shards)
