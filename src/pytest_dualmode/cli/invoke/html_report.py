@@ -18,6 +18,7 @@ import html
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from pytest_dualmode.cli.invoke.redact import redact
@@ -226,7 +227,7 @@ def _verdict(merged: Mapping[str, Any]) -> str:
     error = merged.get("error")
     problem = ""
     if isinstance(error, dict):
-        problem = f'<p class="error">{_t(str(error.get("type")))}: {_t(str(error.get("message")))}</p>'
+        problem = f'<p class="problem">{_t(str(error.get("type")))}: {_t(str(error.get("message")))}</p>'
     return (
         f'<header><h1><span class="badge {_css(outcome)}">{_t(outcome)}</span> '
         f"{' '.join(shown) or 'no tests'}</h1><p>{_t(', '.join(facts))}</p>{problem}</header>"
@@ -245,7 +246,8 @@ def _cost(cost: Any) -> str:
         f"{cost.get('region') or '?'} {cost.get('architecture') or ''}".strip(),
     ]
     if cost.get("price_per_gb_s") is not None:
-        facts.append(f"${cost['price_per_gb_s']} per GB-s, ${cost.get('price_per_request')} per request")
+        per_request = _plain(cost.get("price_per_request"))
+        facts.append(f"${_plain(cost['price_per_gb_s'])} per GB-s, ${per_request} per request")
     return f'<section id="cost"><h2>Cost</h2><p>{_t("; ".join(facts))}</p></section>'
 
 
@@ -368,6 +370,11 @@ def _head(title: str) -> str:
     )
 
 
+def _plain(value: Any) -> str:
+    """A price without an exponent: ``0.0000133334``, not ``1.33334e-05``."""
+    return format(Decimal(str(value)), "f") if isinstance(value, int | float) else str(value)
+
+
 def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -394,9 +401,9 @@ h1{font-size:20px;margin:8px 0}h2{font-size:16px;margin:24px 0 8px;border-bottom
 .badge.passed{background:#1a7f37}.badge.failed,.badge.error{background:#cf222e}
 .badge.timeout{background:#bc4c00}.badge.flaky{background:#9a6700}
 .count{margin-right:10px;font-weight:600}.count.passed{color:#1a7f37}.count.failed,.count.errors{color:#cf222e}
-.count.flaky{color:#9a6700}.count.not-run{color:#57606a}.error{color:#cf222e}
+.count.flaky{color:#9a6700}.count.not-run{color:#57606a}.problem{color:#cf222e}
 .row{display:flex;align-items:center;height:22px}
-.label{width:190px;flex:none;font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.label{width:230px;flex:none;font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .num{width:56px;flex:none;text-align:right;font-size:12px;color:#57606a}
 .track{position:relative;flex:1;height:16px;background:#f6f8fa;border-radius:3px}
 .bar{position:absolute;top:0;height:12px;display:flex;border-radius:3px;overflow:hidden;background:#8c959f}

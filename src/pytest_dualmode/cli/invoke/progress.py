@@ -184,7 +184,7 @@ class Progress:
         text += f"; {duration_text(now)} elapsed"
         eta = self.eta_s()
         if eta is not None and running + waiting:
-            text += f", ETA {duration_text(eta)}"
+            text += f", ETA {duration_text(eta)}" if eta >= 0.5 else ", running past the estimate"
         return text
 
     def eta_s(self) -> float | None:
