@@ -24,7 +24,8 @@ E        +  where 500 = <Response [500]>.status_code
 /var/task/tests/system/test_http_api.py:41: AssertionError
 ----------------------------- Captured stdout call -----------------------------
 request headers: {'Authorization': 'AWS4-HMAC-SHA256 \
-Credential=AKIDEXAMPLE/20260101/eu-west-1/x/aws4_request, SignedHeaders=host, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}
+Credential=AKIDEXAMPLE/20260101/eu-west-1/x/aws4_request, \
+SignedHeaders=host, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}
 aws_secret_access_key="""
     + SECRET
     + "\n"
