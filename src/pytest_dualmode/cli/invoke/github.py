@@ -234,8 +234,8 @@ def _message(record: Mapping[str, Any]) -> str:
     crash = str(record.get("crash") or "").strip()
     if len(text) > MAX_MESSAGE:  # the end of a traceback says what failed
         text = "...\n" + text[-MAX_MESSAGE:]
-    if crash and crash not in text:
-        text = f"{redact(crash)}\n{text}"
+    if crash:  # GitHub shows the first line of an annotation first
+        text = f"{redact(crash)}\n\n{text}"
     return text or "failed"
 
 

@@ -129,14 +129,17 @@ def _timeline(rows: Sequence[Row], wall: float) -> str:
     span = max([wall, *(r.end_s for r in rows)]) or 1.0
     slow = stragglers(rows)
     last = max(range(len(rows)), key=lambda i: rows[i].end_s)
-    out = [
-        '<section id="timeline"><h2>Timeline</h2>',
-        '<p class="legend"><span class="swatch sw-init"></span>init '
-        '<span class="swatch sw-run"></span>test time '
+    legend = (
+        '<span class="swatch sw-init"></span>init <span class="swatch sw-run"></span>test time '
         '<span class="swatch sw-wait"></span>rest of the wall time (latency, queueing) '
         '<span class="swatch sw-billed"></span>billed duration; '
-        f"one row per invocation, 0 to {span:.1f} s",
-        f"{'; ' + str(len(slow)) + ' straggler' + ('s' if len(slow) != 1 else '') if slow else ''}</p>",
+        if any(r.duration_ms is not None for r in rows)
+        else "each bar: an invocation's wall time, as the client saw it; "
+    )
+    plural = "s" if len(slow) != 1 else ""
+    out = [
+        f'<section id="timeline"><h2>Timeline</h2><p class="legend">{legend}one row per invocation, '
+        f"0 to {span:.1f} s{f'; {len(slow)} straggler{plural}' if slow else ''}</p>",
         _axis(span),
     ]
     for i, row in enumerate(rows):

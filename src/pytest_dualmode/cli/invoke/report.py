@@ -57,8 +57,8 @@ def problems(tests: Sequence[dict[str, Any]], out: TextIO) -> None:
     """List failed, errored and not-run tests, pytest's short-summary style, at most ``MAX_LISTED``."""
     bad = [t for t in tests if t["outcome"] in _LABEL]
     for record in bad[:MAX_LISTED]:
-        message = redact(str(record.get("message") or "")).strip().splitlines()
-        first = f" - {message[0][:200]}" if message else ""
+        message = redact(str(record.get("crash") or record.get("message") or "")).strip().splitlines()
+        first = f" - {message[0][:200]}" if message else ""  # the crash line, as pytest's short summary
         print(f"{_LABEL[record['outcome']]} {record['nodeid']}{first}", file=out)
     if len(bad) > MAX_LISTED:
         print(
