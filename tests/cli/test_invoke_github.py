@@ -39,7 +39,9 @@ def test_annotations_for_failures_not_run_and_flaky_are_escaped_and_redacted():
         "title=failed%3A tests/system/test_http_api.py%3A%3Atest_delete_is_204_then_404::"
     )
     assert "assert 500 == 204" in errors[0] and "%0A" in errors[0] and "\n" not in "".join(lines)
-    assert "100%25 wrong: a,b" in errors[1]  # message: % escaped, commas kept
+    assert "::assert 500 == 204%0A%0A    def test_delete" in errors[0]  # the crash line leads
+    # no crash field (results drop it): the first "E" line of the traceback leads; % escaped, commas kept
+    assert "::AssertionError: 100%25 wrong: a,b%0A%0Atests/system/test_grpc_api.py:88: in" in errors[1]
     assert errors[2].startswith("::error title=dualmode invoke%3A tests not run::1 tests did not run")
     assert warnings[0].startswith("::warning file=tests/system/test_grpc_api.py,title=flaky%3A ")
     assert "(2 attempts)" in warnings[0]
@@ -139,6 +141,7 @@ def test_the_cli_annotates_on_stdout_and_writes_the_summary_and_html(github_env,
     assert code == 1
     assert "::error file=tests/test_m.py,line=9,title=failed%3A tests/test_m.py%3A%3Atest_bad::" in out
     assert out.rstrip().splitlines()[-1].startswith("== 1 passed, 1 failed")  # the summary stays last
+    assert "FAILED tests/test_m.py::test_bad - assert 1 == 2\n" in out
     assert "::error" not in err and "## dualmode invoke: failed" in github_env.read_text()
     assert (tmp_path / "r.html").read_text().count('data-shard="') == 2
 

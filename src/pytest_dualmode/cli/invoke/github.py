@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pytest_dualmode.cli.invoke.redact import redact
+from pytest_dualmode.cli.invoke.report import crash_line
 
 MAX_ANNOTATIONS = 10  # GitHub keeps 10 error (and 10 warning) annotations per step
 MAX_MESSAGE = 4000  # characters of failure text per annotation
@@ -231,7 +232,7 @@ def _title(record: Mapping[str, Any]) -> str:
 
 def _message(record: Mapping[str, Any]) -> str:
     text = redact(str(record.get("message") or record.get("outcome") or "")).strip()
-    crash = str(record.get("crash") or "").strip()
+    crash = crash_line(record) if record.get("outcome") in ("failed", "error") else ""
     if len(text) > MAX_MESSAGE:  # the end of a traceback says what failed
         text = "...\n" + text[-MAX_MESSAGE:]
     if crash:  # GitHub shows the first line of an annotation first

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from pytest_dualmode.cli.invoke.redact import redact
+from pytest_dualmode.cli.invoke.report import crash_line
 
 MAX_FAILURES = 200  # failures shown with their output; the JSON and JUnit files have them all
 MAX_NOT_RUN = 500
@@ -290,7 +291,8 @@ def _failures(tests: Sequence[dict[str, Any]]) -> str:
         out.append(
             f'<details class="failure" open><summary><span class="badge {_css(t["outcome"])}">'
             f"{_t(t['outcome'])}</span> {_t(t['nodeid'])}{where} {float(t.get('duration') or 0):.2f}s"
-            f"</summary><pre>{_t(str(t.get('message') or ''))}</pre>{_attempts(t)}</details>"
+            f'<div class="crash">{_t(crash_line(t))}</div></summary>'
+            f"<pre>{_t(str(t.get('message') or ''))}</pre>{_attempts(t)}</details>"
         )
     if len(bad) > MAX_FAILURES:
         out.append(f"<p>... and {len(bad) - MAX_FAILURES} more: see the JSON and JUnit files.</p>")
@@ -432,5 +434,6 @@ tr.fate-failed td:first-child{border-left:3px solid #cf222e}
 tr.fate-infrastructure td:first-child{border-left:3px solid #8250df}
 pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:360px;font-size:12px;margin:4px 0;
 white-space:pre-wrap}
+.crash{color:#cf222e;margin:2px 0 0 18px}
 details{margin:6px 0}summary{cursor:pointer;font-family:ui-monospace,monospace;font-size:13px}
 """
