@@ -39,7 +39,7 @@ def test_annotations_for_failures_not_run_and_flaky_are_escaped_and_redacted():
         "title=failed%3A tests/system/test_http_api.py%3A%3Atest_delete_is_204_then_404::"
     )
     assert "assert 500 == 204" in errors[0] and "%0A" in errors[0] and "\n" not in "".join(lines)
-    assert "::assert 500 == 204%0A%0A    def test_delete" in errors[0]  # the crash line leads
+    assert "::assert 500 == 204%0A%0Adef test_delete" in errors[0]  # the crash line leads
     # no crash field (results drop it): the first "E" line of the traceback leads; % escaped, commas kept
     assert "::AssertionError: 100%25 wrong: a,b%0A%0Atests/system/test_grpc_api.py:88: in" in errors[1]
     assert errors[2].startswith("::error title=dualmode invoke%3A tests not run::1 tests did not run")
