@@ -208,7 +208,8 @@ def _failures_md(tests: Sequence[dict[str, Any]]) -> list[str]:
         text = redact(str(t.get("message") or ""))[-MAX_MESSAGE:]
         fence = "`" * max(3, _longest_backticks(text) + 1)  # a fence the text cannot close
         out += [
-            f"<details><summary>{t['outcome']}: <code>{_html(t['nodeid'])}</code></summary>",
+            f"<details><summary>{t['outcome']}: <code>{_html(t['nodeid'])}</code>: "
+            f"{_html(redact(crash_line(t))[:200])}</summary>",
             "",
             f"{fence}text",
             text,
