@@ -95,6 +95,32 @@ def test_the_config_is_rewritten_for_the_zip_and_pytest_reads_it(
     result.stdout.fnmatch_lines(["testpaths: tests/system", "tests/system/test_a.py .*"])
 
 
+def test_a_tests_folder_that_is_its_own_rootdir_does_not_collect_the_packaged_dependencies(
+    tmp_path: Path, pytester: pytest.Pytester
+) -> None:
+    suite = tmp_path / "suite"
+    (suite / "api").mkdir(parents=True)
+    (suite / "test_top.py").write_text("def test_top():\n    pass\n")
+    (suite / "api" / "test_api.py").write_text("def test_api():\n    pass\n")
+    (suite / "conftest.py").write_text("")
+    tree = testtree.collect_tests([str(suite)])
+    assert tree.rootdir == suite and tree.test_paths == ["."]  # no configuration: the folder is the root
+    text, _ = testtree.rewrite_config(tree, available=lambda _: True, distributions=set())
+    assert "testpaths =\n    api\n    test_top.py" in text
+    # in the zip, the dependencies are installed beside the tests, some with tests of their own
+    pytester.makefile(".ini", pytest=text)
+    pytester.makepyfile(
+        **{
+            "test_top.py": "def test_top():\n    pass\n",
+            "api/test_api.py": "def test_api():\n    pass\n",
+            "certifi/tests/test_certify.py": "def test_dependency():\n    pass\n",
+        }
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=2)
+    assert "test_dependency" not in result.stdout.str()
+
+
 def test_plugin_options_are_kept_when_the_plugin_is_packaged(project: Path) -> None:
     tree = testtree.collect_tests([str(project / "tests/system")])
     text, notes = testtree.rewrite_config(

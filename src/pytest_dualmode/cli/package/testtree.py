@@ -194,6 +194,19 @@ def _dist_name(requirement: str) -> str:
     return re.split(r"[\s<>=!~;\[]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
+def zip_testpaths(tree: TestTree) -> list[str]:
+    """``testpaths`` for the zip: the packaged test paths, the rootdir itself (``.``) replaced by its
+    top-level test files and folders, since the zip's root also holds the installed dependencies, whose
+    own tests (``certifi/tests``, ...) must not be collected."""
+    out: list[str] = []
+    for path in tree.test_paths:
+        if path != ".":
+            out.append(path)
+            continue
+        out += sorted({n.split("/", 1)[0] for n in tree.files if "/" in n or _TEST_FILE.match(n)})
+    return list(dict.fromkeys(out))
+
+
 def rewrite_config(
     tree: TestTree, *, available: Callable[[str], bool], distributions: set[str]
 ) -> tuple[str, list[str]]:
@@ -209,10 +222,11 @@ def rewrite_config(
     ini = dict(tree.ini)
     old_testpaths = ini.get("testpaths")
     old = old_testpaths.split() if isinstance(old_testpaths, str) else old_testpaths
-    if old != tree.test_paths:
+    testpaths = zip_testpaths(tree)
+    if old != testpaths:
         if old_testpaths is not None:
-            notes.append(f"testpaths: {' '.join(old or [])} -> {' '.join(tree.test_paths)}")
-        ini["testpaths"] = list(tree.test_paths)
+            notes.append(f"testpaths: {' '.join(old or [])} -> {' '.join(testpaths)}")
+        ini["testpaths"] = testpaths
     if "addopts" in ini:
         value = ini["addopts"]
         tokens = shlex.split(value) if isinstance(value, str) else list(value)
