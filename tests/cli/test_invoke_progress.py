@@ -142,6 +142,23 @@ def test_re_runs_are_tallied_apart_and_never_count_a_test_twice():
     assert progress.status().startswith("dualmode invoke: 2/2 tests (1 passed, 1 failed; re-runs: 1 passed)")
 
 
+def test_a_second_wave_may_reuse_shard_indexes():
+    clock, out = Clock(), io.StringIO()
+    first, again = shards([2, 2]), [ShardRun(0, 2, ("t0",))]  # shard 1/2's failed test, re-run
+    progress = plain(clock, out)
+    progress.begin(first, max_concurrency=2)
+    for shard in first:
+        progress.started(shard)
+    progress.finished(finish(first[0], 1.0, failed=1), 1)
+    progress.finished(finish(first[1], 1.0), 2)
+    progress.begin(again, max_concurrency=2, rerun=True)
+    assert "0 of 3 shards running, 2 done, 1 waiting" in progress.status()
+    progress.started(again[0])
+    assert "1 of 3 shards running, 2 done" in progress.status()
+    progress.finished(finish(again[0], 1.0), 3)
+    assert set(progress.timings) == {0, 1}
+
+
 def test_one_invocation_without_collection_shows_an_unknown_total():
     progress = plain(Clock(), io.StringIO())
     progress.begin([ShardRun(0, 1, ())], max_concurrency=1, total_tests=None)
@@ -177,7 +194,7 @@ def test_run_all_calls_start_done_and_tick_from_the_callers_thread():
     assert any(kind == "tick" for kind, _, _ in seen)  # each shard sleeps 0.3 s: ticks in between
 
 
-def test_a_pipe_is_not_a_live_terminal_nor_is_term_dumb():
+def test_a_pipe_is_not_a_live_terminal_nor_is_term_dumb_nor_ci():
     read, write = os.pipe()
     with os.fdopen(write, "w") as stream:
         assert not is_live_terminal(stream)
@@ -186,6 +203,7 @@ def test_a_pipe_is_not_a_live_terminal_nor_is_term_dumb():
     with os.fdopen(follower, "w") as stream:
         assert is_live_terminal(stream, {"TERM": "xterm"})
         assert not is_live_terminal(stream, {"TERM": "dumb"})
+        assert not is_live_terminal(stream, {"TERM": "xterm", "CI": "true"})
     os.close(leader)
 
 
@@ -202,6 +220,7 @@ def test_on_a_terminal_the_status_line_is_redrawn_and_stdout_stays_the_json(tmp_
     env = dict(os.environ, TERM="xterm", COLUMNS="100", AWS_ACCESS_KEY_ID="AKIDEXAMPLE")
     env |= {"AWS_SECRET_ACCESS_KEY": "x" * 20, "AWS_DEFAULT_REGION": "eu-west-1"}
     env.pop("GITHUB_ACTIONS", None)
+    env.pop("CI", None)  # CI keeps the log form even on a terminal
     leader, follower = pty.openpty()
     with FakeLambda(suite_responder(suite)) as fake:
         child = subprocess.Popen(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from pytest_dualmode.cli.invoke.fanout import ShardRun
@@ -33,13 +33,14 @@ _COUNT_ORDER = (
 _PREFIX = "dualmode invoke: "
 
 
-def is_live_terminal(stream: TextIO, environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
-    """Whether ``stream`` is a terminal that can redraw a line (not ``TERM=dumb``, not in CI's log)."""
+def is_live_terminal(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``stream`` is a terminal that can redraw a line: a TTY, not ``TERM=dumb``, and not in CI
+    (``CI`` set: a CI runner that gives the job a terminal still keeps a log, where redraws are noise)."""
     try:
         tty = stream.isatty()
     except (AttributeError, ValueError):  # a closed or odd stream
         return False
-    return tty and environ.get("TERM", "") != "dumb"
+    return tty and environ.get("TERM", "") != "dumb" and not environ.get("CI")
 
 
 def duration_text(seconds: float) -> str:
@@ -81,6 +82,7 @@ class Progress:
         self._t0 = clock() if start is None else start
         self._last_status: float | None = None
         self._shards: list[ShardRun] = []
+        # keyed by id(shard): a second wave may reuse shard indexes
         self._estimates: dict[int, float] = {}
         self._slots = 1
         self._total_tests: int | None = 0
@@ -88,7 +90,7 @@ class Progress:
         self._finished: dict[int, float] = {}
         self._counts: dict[str, int] = {}  # the first run of each test
         self._rerun_counts: dict[str, int] = {}  # re-runs, shown apart
-        self._reruns: set[int] = set()  # indexes of re-run shards
+        self._reruns: set[int] = set()  # re-run shards
 
     # -- the run_all hooks ---------------------------------------------------------------------------------
 
@@ -107,13 +109,13 @@ class Progress:
         Called again for a second wave, the shards are added to the ones shown; with ``rerun`` (re-runs of
         tests already counted) their results are tallied apart, so no test is counted twice.
         """
-        known = {s.index for s in self._shards}
+        known = {id(s) for s in self._shards}
         for i, shard in enumerate(shards):
-            if shard.index not in known:
+            if id(shard) not in known:
                 self._shards.append(shard)
-            self._estimates[shard.index] = float(estimates[i]) if i < len(estimates) else 0.0
+            self._estimates[id(shard)] = float(estimates[i]) if i < len(estimates) else 0.0
             if rerun:
-                self._reruns.add(shard.index)
+                self._reruns.add(id(shard))
         self._slots = max(1, max_concurrency)
         if not rerun:
             if total_tests is None and not any(s.nodeids for s in shards):
@@ -128,16 +130,16 @@ class Progress:
 
     def started(self, shard: ShardRun) -> None:
         """``run_all``'s ``on_start``: a worker took ``shard``."""
-        self._started[shard.index] = self._clock() - self._t0
+        self._started[id(shard)] = self._clock() - self._t0
         self._refresh()
 
     def finished(self, shard: ShardRun, done: int) -> None:
         """``run_all``'s ``on_done``: print the shard's line, add its counts to the status."""
-        self._finished[shard.index] = self._clock() - self._t0
-        self._started.setdefault(shard.index, self._finished[shard.index] - shard.duration_s)
+        self._finished[id(shard)] = self._clock() - self._t0
+        self._started.setdefault(id(shard), self._finished[id(shard)] - shard.duration_s)
         result = shard.outcome.result if shard.outcome else None
         counts = (result or {}).get("counts")
-        tally = self._rerun_counts if shard.index in self._reruns else self._counts
+        tally = self._rerun_counts if id(shard) in self._reruns else self._counts
         if isinstance(counts, dict):
             for key, value in counts.items():
                 if isinstance(value, int):
@@ -161,8 +163,13 @@ class Progress:
 
     @property
     def timings(self) -> dict[int, tuple[float, float | None]]:
-        """Per shard index: (started, finished or None), seconds from the run's start."""
-        return {i: (s, self._finished.get(i)) for i, s in self._started.items()}
+        """Per shard index: (started, finished or None), seconds from the run's start (first waves' shards;
+        a re-run's timings are the result's ``invocations``)."""
+        return {
+            s.index: (self._started[id(s)], self._finished.get(id(s)))
+            for s in self._shards
+            if id(s) in self._started and id(s) not in self._reruns
+        }
 
     def status(self) -> str:
         """The status line, e.g. ``40/64 tests (38 passed, 2 failed); 3 of 8 shards running, ...``."""
@@ -174,7 +181,7 @@ class Progress:
         inner = ", ".join(parts) + (f"; re-runs: {', '.join(again)}" if again else "")
         counts = f" ({inner.lstrip('; ')})" if inner else ""
         running = sum(1 for i in self._started if i not in self._finished)
-        waiting = sum(1 for s in self._shards if s.index not in self._started)
+        waiting = sum(1 for s in self._shards if id(s) not in self._started)
         text = (
             f"{_PREFIX}{done}/{total} tests{counts}; {running} of {len(self._shards)} shards running, "
             f"{len(self._finished)} done"
@@ -194,17 +201,17 @@ class Progress:
         slots: list[float] = []
         pending: list[float] = []
         for shard in self._shards:
-            if shard.index in self._finished:
+            if id(shard) in self._finished:
                 continue
-            estimate = self._estimates.get(shard.index, 0.0)
+            estimate = self._estimates.get(id(shard), 0.0)
             if estimate > 0:
                 expected = estimate * factor
             elif per_test is not None:
                 expected = per_test * len(shard.nodeids)
             else:
                 return None
-            if shard.index in self._started:
-                slots.append(max(expected - (now - self._started[shard.index]), 0.0))
+            if id(shard) in self._started:
+                slots.append(max(expected - (now - self._started[id(shard)]), 0.0))
             else:
                 pending.append(expected)
         if not slots and not pending:
@@ -220,12 +227,12 @@ class Progress:
         actual = estimated = 0.0
         seconds = tests = 0.0
         for shard in self._shards:
-            if shard.index not in self._finished:
+            if id(shard) not in self._finished:
                 continue
-            took = self._finished[shard.index] - self._started.get(shard.index, 0.0)
-            if self._estimates.get(shard.index, 0.0) > 0:
+            took = self._finished[id(shard)] - self._started.get(id(shard), 0.0)
+            if self._estimates.get(id(shard), 0.0) > 0:
                 actual += took
-                estimated += self._estimates[shard.index]
+                estimated += self._estimates[id(shard)]
             if shard.nodeids:
                 seconds += took
                 tests += len(shard.nodeids)
