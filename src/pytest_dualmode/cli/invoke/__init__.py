@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pytest_dualmode.cli import CliError
 from pytest_dualmode.cli.invoke.backend import Backend
@@ -351,7 +351,7 @@ def _is_stdout(path: Path | None) -> bool:
     return path is not None and str(path) == "-"
 
 
-def _human(args: argparse.Namespace) -> Any:
+def _human(args: argparse.Namespace) -> TextIO:
     """Where the report for people goes: stdout, or stderr when stdout carries the JSON (``--json -``)."""
     return sys.stderr if _is_stdout(args.json) else sys.stdout
 

@@ -408,7 +408,7 @@ h1{font-size:20px;margin:8px 0}h2{font-size:16px;margin:24px 0 8px;border-bottom
 .count{margin-right:10px;font-weight:600}.count.passed{color:#1a7f37}.count.failed,.count.errors{color:#cf222e}
 .count.flaky{color:#9a6700}.count.not-run{color:#57606a}.problem{color:#cf222e}
 .row{display:flex;align-items:center;height:22px}
-.label{width:230px;flex:none;font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.label{width:270px;flex:none;font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .num{width:56px;flex:none;text-align:right;font-size:12px;color:#57606a}
 .track{position:relative;flex:1;height:16px;background:#f6f8fa;border-radius:3px}
 .bar{position:absolute;top:0;height:12px;display:flex;border-radius:3px;overflow:hidden;background:#8c959f}
