@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pytest_dualmode.cli import CliError
 from pytest_dualmode.cli.invoke.backend import Backend
@@ -71,8 +72,14 @@ def add_parser(subparsers: Any) -> None:
         "--json",
         type=Path,
         metavar="FILE",
-        help="write the merged JSON result here; an existing file is read first as the previous result "
-        "(the durations history, and the failures for --lf / --ff)",
+        help="write the merged JSON result here ('-': stdout, and the report goes to stderr); an existing "
+        "file is read first as the previous result (the durations history, and the failures for --lf / --ff)",
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="write a self-contained HTML report here (timeline of the invocations, failures, flaky, cost)",
     )
     parser.add_argument(
         "--durations-from",
@@ -202,21 +209,38 @@ def _run(args: argparse.Namespace, backend: Backend, history: History) -> int:
         return made
 
     from pytest_dualmode.cli.invoke import report
+    from pytest_dualmode.cli.invoke.progress import Progress
 
-    def on_done(shard: ShardRun, done: int) -> None:
-        print(report.progress_line(shard, done, len(shards)), file=err, flush=True)
-
-    reruns = Reruns(args.reruns)
-    run_all(
-        backend,
+    progress = Progress(err, line=report.progress_line, start=start)
+    progress.begin(
         shards,
-        event,
+        estimates=plan.estimates,
         max_concurrency=args.max_concurrency,
-        policy=Backoff(),
-        on_done=on_done,
-        follow_up=reruns.follow_up,
-        started=start,
+        total_tests=len(collected) if collected else None,
     )
+    reruns = Reruns(args.reruns)
+
+    def follow_up(shard: ShardRun) -> ShardRun | None:
+        again = reruns.follow_up(shard)
+        if again is not None:  # shown as a re-run: its tests are already counted
+            progress.begin([again], max_concurrency=args.max_concurrency, rerun=True)
+        return again
+
+    try:
+        run_all(
+            backend,
+            shards,
+            event,
+            max_concurrency=args.max_concurrency,
+            policy=Backoff(),
+            on_start=progress.started,
+            on_done=progress.finished,
+            on_tick=progress.tick,
+            follow_up=follow_up,
+            started=start,
+        )
+    finally:
+        progress.close()
     wall = time.monotonic() - start
     return _finish(
         args,
@@ -227,6 +251,7 @@ def _run(args: argparse.Namespace, backend: Backend, history: History) -> int:
         plan=plan,
         wall=wall,
         spent=spent,
+        timings=progress.timings,
     )
 
 
@@ -240,8 +265,9 @@ def _finish(
     plan: Plan,
     wall: float,
     spent: list[dict[str, Any]],
+    timings: dict[int, tuple[float, float | None]] | None = None,
 ) -> int:
-    from pytest_dualmode.cli.invoke import cost, junit, report
+    from pytest_dualmode.cli.invoke import cost, github, junit, report
     from pytest_dualmode.cli.invoke.history import merged_durations
     from pytest_dualmode.cli.invoke.merge import merge
 
@@ -266,7 +292,7 @@ def _finish(
     )
     merged["durations"] = merged_durations(history.durations, merged["tests"])
     merged["summary"] = report.summary_line(merged, plan.strategy)
-    out = sys.stdout
+    out = _human(args)
     report.log_tails(shards, args.log_tail, out)
     report.problems(merged["tests"], out)
     if merged.get("error"):
@@ -278,6 +304,12 @@ def _finish(
         _write(args.junitxml, xml, "--junitxml")
     if args.json:
         _write(args.json, json.dumps(merged, indent=1) + "\n", "--json")
+    if args.html:
+        from pytest_dualmode.cli.invoke import html_report
+
+        _write(args.html, html_report.render(merged, timings=timings), "--html")
+    # GitHub reads workflow commands from the step's output; with --json - stdout is the JSON, so stderr
+    github.report(merged, os.environ, out, sys.stderr, html_name=str(args.html) if args.html else None)
     print(merged["summary"], file=out, flush=True)
     return int(merged["exit_code"])
 
@@ -306,12 +338,13 @@ def _collect(
     clean = result is not None and not result.get("error") and not result.get("collection_errors")
     if clean and isinstance(collected, list) and not outcome.function_error:
         return [str(nodeid) for nodeid in collected]
+    out = _human(args)
     if outcome.log_tail.strip():
-        print(f"----- log tail of the collection -----\n{outcome.log_tail.rstrip()}", file=sys.stdout)
+        print(f"----- log tail of the collection -----\n{outcome.log_tail.rstrip()}", file=out)
     fate, error_type = collection.fate
     if result is None:
         message = redact(f"the collection invocation returned no result: {outcome.error}")
-        print(f"dualmode invoke: {message}", file=sys.stdout)
+        print(f"dualmode invoke: {message}", file=out)
         if args.json:  # CI reading --json must find a result that says what happened
             failed = _error_result(EXIT_INFRASTRUCTURE, "CollectionFailed", message, start)
             failed.update(exit_reason="infrastructure", error_type=error_type)
@@ -321,11 +354,12 @@ def _collect(
     print(
         f"dualmode invoke: collection failed ({result.get('outcome')}, exit code {result.get('exit_code')}): "
         f"{error.get('type', '')} {error.get('message', '')}".rstrip(),
-        file=sys.stdout,
+        file=out,
     )
     for item in (result.get("collection_errors") or [])[:5]:
         if isinstance(item, dict):
-            print(f"ERROR collecting {item.get('nodeid')}: {redact(str(item.get('message', '')))[:2000]}")
+            message = redact(str(item.get("message", "")))[:2000]
+            print(f"ERROR collecting {item.get('nodeid')}: {message}", file=out)
     code = result.get("exit_code")
     code = code if isinstance(code, int) and code != 0 else 3
     if fate == "infrastructure":
@@ -361,13 +395,13 @@ def _no_tests(args: argparse.Namespace, start: float) -> int:
     result["summary"] = f"== no tests collected: {message} =="
     if args.json:
         _write(args.json, json.dumps(result, indent=1) + "\n", "--json")
-    print(result["summary"])
+    print(result["summary"], file=_human(args))
     return 5
 
 
 def _history(args: argparse.Namespace) -> History:
     """The previous run's result: ``--durations-from``, else the existing ``--json`` file."""
-    for flag, path in (("--junitxml", args.junitxml), ("--json", args.json)):
+    for flag, path in (("--junitxml", args.junitxml), ("--json", args.json), ("--html", args.html)):
         if path is not None and not path.parent.is_dir():
             raise CliError(
                 f"{flag} {path}: folder {path.parent} does not exist; create it or pick another path"
@@ -379,7 +413,7 @@ def _history(args: argparse.Namespace) -> History:
                 "run, or leave the option out to shard round robin"
             )
         return load_history(args.durations_from, where="--durations-from")
-    if args.json is not None:
+    if args.json is not None and not _is_stdout(args.json):
         try:
             return load_history(args.json, where="--json")
         except CliError as exc:  # it is about to be overwritten anyway: run without history
@@ -420,7 +454,20 @@ def _plan_line(plan: Plan, tests: int, args: argparse.Namespace, backend: Backen
     )
 
 
+def _is_stdout(path: Path | None) -> bool:
+    return path is not None and str(path) == "-"
+
+
+def _human(args: argparse.Namespace) -> TextIO:
+    """Where the report for people goes: stdout, or stderr when stdout carries the JSON (``--json -``)."""
+    return sys.stderr if _is_stdout(args.json) else sys.stdout
+
+
 def _write(path: Path, text: str, flag: str) -> None:
+    if flag == "--json" and _is_stdout(path):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:

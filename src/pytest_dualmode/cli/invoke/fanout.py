@@ -176,19 +176,24 @@ def run_all(
     on_done: Callable[[ShardRun, int], None] = lambda shard, done: None,
     follow_up: Callable[[ShardRun], ShardRun | None] = lambda shard: None,
     started: float | None = None,
+    on_start: Callable[[ShardRun], None] = lambda shard: None,
+    on_tick: Callable[[], None] = lambda: None,
+    tick_s: float = 1.0,
 ) -> list[ShardRun]:
     """Run every shard with at most ``max_concurrency`` in flight; ``on_done(shard, n_done)`` per completion.
 
-    ``on_done`` is called from this (the caller's) thread, in completion order, so it may print freely;
-    ``n_done`` counts the finished shards, not their re-runs. ``follow_up(finished)`` may return another
-    run (a re-run of its failed tests), queued at once, so a re-run starts while other shards still run.
+    ``on_start(shard)`` when a worker takes a shard, ``on_done`` when it finishes (in completion order),
+    and ``on_tick()`` after ``tick_s`` without either (a live display's clock) are all called from this
+    (the caller's) thread, so they may print freely; ``n_done`` counts the finished shards, not their
+    re-runs. ``follow_up(finished)`` may return another run (a re-run of its failed tests), queued at once,
+    so a re-run starts while other shards still run.
     A backend with a ``warm(n)`` method is asked first to have ``n`` (one per worker) runtimes ready.
     A worker that raises (a bug, not a failed run) becomes a shard without a result, never a hang. The
     workers are daemon threads, so Ctrl-C returns at once instead of waiting for in-flight invocations
     (which a synchronous Lambda invoke cannot cancel anyway).
     """
     todo: queue.SimpleQueue[ShardRun | None] = queue.SimpleQueue()
-    finished: queue.SimpleQueue[ShardRun] = queue.SimpleQueue()
+    events: queue.SimpleQueue[tuple[ShardRun, bool]] = queue.SimpleQueue()  # (shard, finished)
     workers = max(1, min(max_concurrency, len(shards)))
     warm = getattr(backend, "warm", None)  # a backend that can start its runtimes ahead (--emulate)
     if callable(warm):
@@ -196,12 +201,13 @@ def run_all(
 
     def work() -> None:
         while (shard := todo.get()) is not None:
+            events.put((shard, False))
             try:
                 run_shard(backend, shard, make_event(shard), policy, started=started)
             except Exception as exc:
                 error = f"internal error while invoking: {type(exc).__name__}: {exc}"
                 shard.outcome = Outcome(None, error=error, error_type="InternalError")
-            finished.put(shard)
+            events.put((shard, True))
 
     # Every worker is started (and waiting) before the first shard is queued: a Thread.start() waits for
     # the new thread to run, and with busy workers holding the GIL, 64 starts took half a second.
@@ -211,7 +217,14 @@ def run_all(
         todo.put(shard)
     pending, done = len(shards), 0
     while pending:
-        shard = finished.get()  # each invocation is bounded by the backend's own timeouts
+        try:
+            shard, finished = events.get(timeout=tick_s)  # each invocation is bounded by its backend
+        except queue.Empty:
+            on_tick()
+            continue
+        if not finished:
+            on_start(shard)
+            continue
         pending -= 1
         done += shard.rerun_round == 0
         on_done(shard, done)

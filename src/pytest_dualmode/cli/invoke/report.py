@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from pytest_dualmode.cli.invoke.fanout import ShardRun
@@ -61,10 +61,8 @@ def problems(tests: Sequence[dict[str, Any]], out: TextIO) -> None:
     """List failed, errored and not-run tests, pytest's short-summary style, at most ``MAX_LISTED``."""
     bad = [t for t in tests if t["outcome"] in _LABEL]
     for record in bad[:MAX_LISTED]:
-        message = redact(str(record.get("message") or "")).strip().splitlines()
-        # pytest's "E   AssertionError: ..." line says more than the test's first source line
-        said = next((line[1:].strip() for line in message if line.startswith("E ")), None)
-        first = f" - {(said or message[0])[:200]}" if message else ""
+        crash = redact(crash_line(record))
+        first = f" - {crash[:200]}" if crash else ""
         attempts = record.get("attempts") or []
         if attempts:
             first += f" ({'/'.join(a['outcome'] for a in attempts)} in {len(attempts)} attempts)"
@@ -74,6 +72,19 @@ def problems(tests: Sequence[dict[str, Any]], out: TextIO) -> None:
             f"... and {len(bad) - MAX_LISTED} more (all of them are in the --json and --junitxml files)",
             file=out,
         )
+
+
+def crash_line(record: Mapping[str, Any]) -> str:
+    """What failed, in one line, as pytest's short summary says it: the record's ``crash``, else the first
+    ``E   `` line of the failure text, else its first line (a skip reason, a not-run reason)."""
+    crash = str(record.get("crash") or "").strip()
+    if crash:
+        return crash.splitlines()[0]
+    lines = str(record.get("message") or "").strip().splitlines()
+    for line in lines:
+        if line.startswith("E ") and line[1:].strip():
+            return line[1:].strip()
+    return lines[0] if lines else ""
 
 
 def shard_table(shards: Sequence[ShardRun], out: TextIO) -> None:
