@@ -4,10 +4,10 @@
   127.0.0.1, for anything outside this process (a service started as a subprocess, the AWS CLI).
   The port serves from :meth:`EmbeddedDynamoDB.start`; the app itself is built on the first request.
 - **In-process client** (:meth:`EmbeddedDynamoDB.client`): a boto3 client whose requests are answered
-  by moto's DynamoDB handler directly, without a socket (see :mod:`pytest_dualmode.local.inprocess`).
-  The request still goes through botocore's whole pipeline (serialisation, parsing) and moto's whole
-  handler; the network hop is skipped, and some of moto's and werkzeug's slowest steps are taken a
-  faster way that gives the same bytes.
+  by moto's DynamoDB server app in this process, without a socket (see
+  :mod:`pytest_dualmode.local.inprocess`). The request still goes through botocore's whole pipeline
+  (serialisation, parsing) and moto's whole server path; only the network hop is skipped, through
+  botocore's public ``before-send`` event, with nothing of moto's or werkzeug's patched.
 
 Both paths reach the same moto backend, so data written through one is read through the other.
 """
