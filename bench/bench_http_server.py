@@ -350,7 +350,14 @@ def compare(
             f"{min(per_round):.2f}x to {max(per_round):.2f}x)"
         )
     for name in names[1:-1]:
-        print(f"{name} / WsgiServer: {statistics.median(paired(name, 'WsgiServer')):.2f}x")
+        # CPU per request moves less with the machine's load than req/s does: both are shown.
+        cpu = statistics.median(
+            a.cpu_ms / b.cpu_ms for a, b in zip(samples["WsgiServer"], samples[name], strict=True)
+        )
+        print(
+            f"{name} / WsgiServer: {statistics.median(paired(name, 'WsgiServer')):.2f}x in req/s, "
+            f"{cpu:.2f}x in requests per CPU second (medians of per-round ratios)"
+        )
     return ratios
 
 
