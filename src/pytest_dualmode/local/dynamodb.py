@@ -30,8 +30,8 @@ FAKE_SECRET = "dualmode-local-fake-secret"  # noqa: S105 - a fixed fake for a lo
 class _LazyMotoApp:
     """moto's server app, built on the first HTTP request rather than at start.
 
-    Building it imports Flask and moto's dispatcher (about 60 ms); a run whose service uses only the
-    in-process client never sends an HTTP request, so it never pays for them.
+    Building it sets up moto's dispatcher over every service; a run whose service uses only the
+    in-process client (which has DynamoDB's own app) never sends an HTTP request, so it never pays for it.
     """
 
     def __init__(self) -> None:
