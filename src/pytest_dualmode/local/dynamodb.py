@@ -4,10 +4,10 @@
   127.0.0.1, for anything outside this process (a service started as a subprocess, the AWS CLI).
   The port serves from :meth:`EmbeddedDynamoDB.start`; the app itself is built on the first request.
 - **In-process client** (:meth:`EmbeddedDynamoDB.client`): a boto3 client whose requests are answered
-  by moto's DynamoDB handler directly, without a socket (see :mod:`pytest_dualmode.local.inprocess`).
-  The request still goes through botocore's whole pipeline (serialisation, parsing) and moto's whole
-  handler; the network hop is skipped, and some of moto's and werkzeug's slowest steps are taken a
-  faster way that gives the same bytes.
+  by moto's DynamoDB server app in this process, without a socket (see
+  :mod:`pytest_dualmode.local.inprocess`). The request still goes through botocore's whole pipeline
+  (serialisation, parsing) and moto's whole server path; only the network hop is skipped, through
+  botocore's public ``before-send`` event, with nothing of moto's or werkzeug's patched.
 
 Both paths reach the same moto backend, so data written through one is read through the other.
 """
@@ -30,8 +30,8 @@ FAKE_SECRET = "dualmode-local-fake-secret"  # noqa: S105 - a fixed fake for a lo
 class _LazyMotoApp:
     """moto's server app, built on the first HTTP request rather than at start.
 
-    Building it imports Flask and moto's dispatcher (about 60 ms); a run whose service uses only the
-    in-process client never sends an HTTP request, so it never pays for them.
+    Building it sets up moto's dispatcher over every service; a run whose service uses only the
+    in-process client (which has DynamoDB's own app) never sends an HTTP request, so it never pays for it.
     """
 
     def __init__(self) -> None:
