@@ -90,7 +90,8 @@ async def test_async_http_round_trip(http_aio):
 {mark}
 async def test_async_both_apis_see_one_table(grpc_aio_channel, http_aio):
     account = _account()
-    await pb_grpc.SuppressionServiceStub(grpc_aio_channel).Add(pb.AddRequest(account_id=account, email="x@example.com"))
+    stub = pb_grpc.SuppressionServiceStub(grpc_aio_channel)
+    await stub.Add(pb.AddRequest(account_id=account, email="x@example.com"))
     r = await http_aio.get(f"/v1/suppressions/{{account}}/x@example.com")
     assert r.status_code == 200, r.text
 """
@@ -108,11 +109,8 @@ def anyio_backend():
     return "asyncio"
 """
 
-# A grpc.aio echo service with one method of each call kind, for the signing checks.
-ECHO_CONFTEST = """
-import pytest
-from pytest_dualmode import LocalService
-
+# A grpc.aio echo service with one method of each call kind and an ASGI echo, for the signing checks.
+ECHO_DEFS = """
 def _register(server):
     import grpc
 
@@ -149,11 +147,20 @@ async def app(scope, receive, send):
     payload = scope["method"].encode() + b" " + scope["raw_path"] + b"?" + scope["query_string"] + b" " + body
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": payload})
+"""
 
+ECHO_CONFTEST = (
+    """
+import pytest
+from pytest_dualmode import LocalService
+"""
+    + ECHO_DEFS
+    + """
 @pytest.fixture(scope="session")
 def dualmode_service():
     return LocalService(grpc_aio=_register, http=app)
 """
+)
 
 ECHO_TESTS = """
 import grpc
@@ -176,7 +183,8 @@ async def test_all_four_call_kinds_signed(grpc_aio_channel):
     assert got == [b"echo:e", b"echo:f"]
 
 async def test_caller_metadata_and_timeout_pass_through(grpc_aio_channel):
-    call = grpc_aio_channel.unary_unary("/dualmode.test.Echo/Unary")(b"m", metadata=(("x-caller", "me"),), timeout=5)
+    unary = grpc_aio_channel.unary_unary("/dualmode.test.Echo/Unary")
+    call = unary(b"m", metadata=(("x-caller", "me"),), timeout=5)
     assert await call == b"unary:m"
     assert await call.code() == grpc.StatusCode.OK
 
@@ -207,7 +215,8 @@ async def test_unsigned_asgi_request_is_refused(dualmode_http_url):
     async with httpx.AsyncClient(base_url=dualmode_http_url) as client:
         r = await client.get("/p")
     assert r.status_code == 403
-    assert r.json()["error"]["message"] == "SigV4: missing Authorization header: the request is not SigV4-signed"
+    message = r.json()["error"]["message"]
+    assert message == "SigV4: missing Authorization header: the request is not SigV4-signed"
 
 def test_sync_clients_against_async_service(grpc_channel, http):
     assert grpc_channel.unary_unary("/dualmode.test.Echo/Unary")(b"s") == b"unary:s"

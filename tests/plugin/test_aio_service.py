@@ -5,11 +5,16 @@ verified by the local front door."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from aio_support import (
     ANYIO_CONFTEST_EXTRA,
     ASYNC_SERVICE_CONFTEST,
     ECHO_CONFTEST,
+    ECHO_DEFS,
     ECHO_TESTS,
     SYNC_SERVICE_CONFTEST,
     service_tests,
@@ -47,7 +52,9 @@ def test_aio_example_service_under_pytest_asyncio(
     pytester.makeconftest(ASYNC_SERVICE_CONFTEST)
     _ini(pytester, ini)
     pytester.makepyfile(test_suppressions=service_tests(mark))
-    result = pytester.runpytest_subprocess(*BASE, *args, "-W", "error::pytest.PytestUnraisableExceptionWarning")
+    result = pytester.runpytest_subprocess(
+        *BASE, *args, "-W", "error::pytest.PytestUnraisableExceptionWarning"
+    )
     result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(["dualmode: local, dynamodb embedded (moto)*"])
 
@@ -95,3 +102,44 @@ async def test_plain(grpc_aio_channel, http_aio, dualmode_grpc_addr, dualmode_ht
     )
     result = pytester.runpytest_subprocess(*BASE, "-p", "asyncio", "--no-sigv4")
     result.assert_outcomes(passed=1)
+
+
+@pytest.fixture
+def running_async_service() -> Iterator[dict[str, str]]:
+    """The echo service's grpc.aio and ASGI servers started here behind a SigV4 check of this run's
+    (fake) environment credentials, as a deployed service behind an IAM-auth front door would be."""
+    from pytest_dualmode.local.aio import AioGrpcServer, AsgiServer, BackgroundLoop
+    from pytest_dualmode.sigv4.aio import SigV4AioServerInterceptor, SigV4AsgiMiddleware
+    from pytest_dualmode.sigv4.verifier import SigV4ServerInterceptor, Verifier
+
+    namespace: dict[str, Any] = {}
+    exec(compile(ECHO_DEFS, "echo_service", "exec"), namespace)
+    verifier = Verifier(
+        {os.environ["AWS_ACCESS_KEY_ID"]: (os.environ["AWS_SECRET_ACCESS_KEY"], None)},
+        service="vpc-lattice-svcs",
+        region=os.environ["AWS_REGION"],
+    )
+    loop = BackgroundLoop()
+    interceptor = SigV4AioServerInterceptor(SigV4ServerInterceptor(verifier))
+    try:
+        grpc_server = AioGrpcServer(loop, [namespace["_register"]], interceptors=[interceptor]).start()
+        http_server = AsgiServer(loop, SigV4AsgiMiddleware(namespace["app"], verifier)).start()
+        yield {"grpc": grpc_server.address, "http": http_server.url}
+        grpc_server.stop()
+        http_server.stop()
+    finally:
+        loop.stop()
+
+
+def test_aio_fixtures_in_remote_mode(
+    pytester: pytest.Pytester, running_async_service: dict[str, str]
+) -> None:
+    """The same async tests against a running service: signed with the credential chain, checked there."""
+    _ini(pytester, "asyncio_mode = auto")
+    pytester.makepyfile(test_echo=ECHO_TESTS)
+    args = ("--addr", running_async_service["grpc"], "--grpc-plaintext")
+    result = pytester.runpytest_subprocess(
+        *BASE, "-p", "asyncio", *args, "--http-addr", running_async_service["http"]
+    )
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["dualmode: remote, grpc 127.0.0.1:* (plaintext), http http://127.0.0.1:*"])

@@ -59,19 +59,28 @@ class HttpxSigV4Auth(httpx.Auth):
         self.sign(request)
         yield request
 
-    def on_request(self, request: httpx.Request) -> None:
-        """Request hook: a redirected copy of a signed request loses its signing headers, and is signed
-        again when it goes to the same host."""
+    def _redirected(self, request: httpx.Request) -> bool:
+        """Strip a redirected copy of a signed request; True when it goes to the signed host again."""
         if request in self._signed or _SIGNED_HOST not in request.extensions:
-            return
+            return False
         for name in _STALE:
             request.headers.pop(name, None)
-        if host_from_url(str(request.url)) == request.extensions[_SIGNED_HOST]:
+        return host_from_url(str(request.url)) == request.extensions[_SIGNED_HOST]
+
+    def on_request(self, request: httpx.Request) -> None:
+        """Request hook (``httpx.Client``): a redirected copy of a signed request loses its signing
+        headers, and is signed again when it goes to the same host."""
+        if self._redirected(request):
+            if self.signer.sign_payload:
+                request.read()
             self.sign(request)
 
     async def aon_request(self, request: httpx.Request) -> None:
         """:meth:`on_request` for an ``httpx.AsyncClient``."""
-        self.on_request(request)
+        if self._redirected(request):
+            if self.signer.sign_payload:
+                await request.aread()
+            self.sign(request)
 
 
 def hooks(auth: Any) -> dict[str, list[Any]]:
