@@ -143,3 +143,24 @@ def test_aio_fixtures_in_remote_mode(
     )
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["dualmode: remote, grpc 127.0.0.1:* (plaintext), http http://127.0.0.1:*"])
+
+
+def test_asgi_not_an_app_errors_each_test_with_the_fix(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+import pytest
+from starlette.applications import Starlette
+from pytest_dualmode import LocalService
+
+@pytest.fixture(scope="session")
+def dualmode_service():
+    return LocalService(http=Starlette)
+"""
+    )
+    tests = ("def test_a(http):", "def test_b(grpc_channel):", "def test_c():")
+    pytester.makepyfile(test_x="\n".join(f"{line}\n    pass\n" for line in tests))
+    result = pytester.runpytest_subprocess(*BASE)
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(
+        ["*UsageError: LocalService(http=...) got the class Starlette, not an app: pass an instance*"]
+    )
