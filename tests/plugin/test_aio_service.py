@@ -164,3 +164,12 @@ def dualmode_service():
     result.stdout.fnmatch_lines(
         ["*UsageError: LocalService(http=...) got the class Starlette, not an app: pass an instance*"]
     )
+
+
+def test_aio_example_service_with_xdist(pytester: pytest.Pytester) -> None:
+    """One background loop and one set of async servers per xdist worker, each stopped at its end."""
+    pytester.makeconftest(ASYNC_SERVICE_CONFTEST)
+    _ini(pytester, "asyncio_mode = auto")
+    pytester.makepyfile(test_suppressions=service_tests(""))
+    result = pytester.runpytest_subprocess(*BASE, "-p", "asyncio", "-n", "2")
+    result.assert_outcomes(passed=5)
