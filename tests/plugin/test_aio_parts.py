@@ -267,3 +267,26 @@ def test_aio_interceptor_shares_the_sync_rules() -> None:
     aio = SigV4AioServerInterceptor(inner)
     assert isinstance(aio, grpc.aio.ServerInterceptor)
     assert aio.inner.authorities == frozenset({"127.0.0.1:1"})
+
+
+def test_aio_httpx_auth_signs_a_sync_httpx_client_too() -> None:
+    """The one signer on a plain ``httpx.Client`` against the sync front door (WSGI middleware)."""
+    from pytest_dualmode.local.http_server import WsgiServer
+    from pytest_dualmode.sigv4.verifier import SigV4WsgiMiddleware
+
+    def echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+
+    server = WsgiServer(SigV4WsgiMiddleware(echo, _verifier())).start()
+    try:
+        auth = HttpxSigV4Auth(_signer())
+        hooks_ = {"request": [auth.on_request]}
+        with httpx.Client(base_url=server.url, auth=auth, event_hooks=hooks_, trust_env=False) as client:
+            r = client.put("/x", params={"a": "b c"}, content=b"sync body")
+            assert (r.status_code, r.text) == (200, "sync body")
+        with httpx.Client(base_url=server.url, trust_env=False) as client:
+            assert client.put("/x", content=b"sync body").status_code == 403
+    finally:
+        server.stop()
