@@ -34,8 +34,10 @@ def _positional(obj: Any) -> int | None:
 
 
 def _what(obj: Any) -> str:
-    name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
-    return f"{name!s} ({type(obj).__name__})" if not isinstance(obj, type) else f"the class {name}"
+    if isinstance(obj, type):
+        return f"the class {obj.__qualname__}"
+    name = getattr(obj, "__qualname__", None)
+    return f"{name} ({type(obj).__name__})" if name else f"an instance of {type(obj).__qualname__}"
 
 
 def http_app_kind(app: Any, *, option: str = "http") -> AppKind:
