@@ -38,44 +38,63 @@ class PerLoop(Generic[T]):
         self._open = open
         self._aclose = aclose
         self._what = what
-        self._items: dict[asyncio.AbstractEventLoop, tuple[T, asyncio.Task[None]]] = {}
+        self._items: dict[asyncio.AbstractEventLoop, _Kept[T]] = {}
 
     def get(self) -> T:
         """The resource of the running loop, opened now on first use in it."""
         loop = running_loop(self._what)
-        item = self._items.get(loop)
-        if item is None:
+        kept = self._items.get(loop)
+        if kept is None:
             for old in [old for old in self._items if old.is_closed()]:
                 del self._items[old]  # closed with its loop
-            value = self._open()
-            task = loop.create_task(self._keep(value), name=f"dualmode: closes {self._what} with its loop")
-            item = self._items[loop] = (value, task)
-        return item[0]
+            kept = _Kept(self._open())
+            kept.task = loop.create_task(
+                self._keep(kept), name=f"dualmode: closes {self._what} with its loop"
+            )
+            self._items[loop] = kept
+        return kept.value
 
-    async def _keep(self, value: T) -> None:
+    async def _keep(self, kept: _Kept[T]) -> None:
+        kept.started = True
         try:
             await asyncio.get_running_loop().create_future()  # until cancelled: the loop ends, or close()
         finally:
             with contextlib.suppress(Exception):
-                await self._aclose(value)
+                await self._aclose(kept.value)
+
+    async def _finish(self, kept: _Kept[T]) -> None:
+        assert kept.task is not None
+        kept.task.cancel()
+        await asyncio.wait([kept.task])  # its finally closes the resource; a cancel of ours still raises
+        if not kept.started:  # cancelled before it ran (no await since get()): close it here
+            with contextlib.suppress(Exception):
+                await self._aclose(kept.value)
 
     async def aclose_current(self) -> None:
         """Close the running loop's resource now, if it has one (a later :meth:`get` opens a new one)."""
-        item = self._items.pop(running_loop(self._what), None)
-        if item is not None:
-            item[1].cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await item[1]
+        kept = self._items.pop(running_loop(self._what), None)
+        if kept is not None:
+            await self._finish(kept)
 
     def close(self) -> None:
         """Close the resources whose loops are still open and idle (the others closed with their loop)."""
         items, self._items = self._items, {}
-        for loop, (_, task) in items.items():
-            if loop.is_closed() or task.done():
+        for loop, kept in items.items():
+            if loop.is_closed() or kept.task is None or kept.task.done():
                 continue
             if loop.is_running():  # a loop of another thread: let it close the client itself
-                loop.call_soon_threadsafe(task.cancel)
+                loop.call_soon_threadsafe(kept.task.cancel)
                 continue
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                loop.run_until_complete(task)
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(self._finish(kept))
+
+
+class _Kept(Generic[T]):
+    """One loop's resource, the task that closes it with the loop, and whether that task has run."""
+
+    __slots__ = ("started", "task", "value")
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+        self.task: asyncio.Task[None] | None = None
+        self.started = False

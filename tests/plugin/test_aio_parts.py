@@ -171,6 +171,15 @@ def test_aio_per_loop_resource_closed_when_its_loop_ends() -> None:
     finally:
         loop.close()
 
+    async def close_then_reopen() -> int:
+        first = per_loop.get()
+        await per_loop.aclose_current()  # as `await grpc_aio_channel.close()` does
+        assert closed[-1] == first
+        return per_loop.get()
+
+    assert asyncio.run(close_then_reopen()) == 3
+    assert closed == [0, 1, 2, 3]
+
 
 def test_aio_clients_outside_a_loop_say_so() -> None:
     from pytest_dualmode.aio_clients import make_aio_channel
