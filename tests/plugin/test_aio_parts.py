@@ -56,13 +56,13 @@ def register_nothing(server: Any) -> None:
 
 
 BAD_SERVICES = [
-    ("not-callable", {"http": object()}, "LocalService(http=...) got an instance of object, which is not callable"),
+    ("not-callable", {"http": object()}, "(http=...) got an instance of object, which is not callable"),
     ("number", {"http": 42}, "which is not callable"),
     ("asgi-class", {"http": AsgiClassApp}, "pass an instance (AsgiClassApp(...)), not the class"),
     ("one-arg", {"http": lambda environ: None}, "taking 1 positional arguments, which is neither a WSGI"),
     ("async-two-args", {"http": two_args}, "an ASGI app takes (scope, receive, send)"),
     ("wsgi-as-asgi", {"asgi": wsgi_app}, "looks like a WSGI app (environ, start_response): pass it as http="),
-    ("asgi-not-callable", {"asgi": "app"}, "LocalService(asgi=...) got an instance of str, which is not callable"),
+    ("asgi-not-callable", {"asgi": "app"}, "(asgi=...) got an instance of str, which is not callable"),
     ("grpc-twice", {"grpc": register_nothing, "grpc_aio": register_nothing}, "not both"),
     ("http-twice", {"http": wsgi_app, "asgi": asgi_echo}, "got both http= and asgi="),
 ]
