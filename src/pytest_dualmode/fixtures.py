@@ -61,6 +61,8 @@ def dualmode_local_stack(pytestconfig: pytest.Config, dualmode_settings: Setting
         wsgi_middleware=door.wsgi_middleware if door else None,
         grpc_interceptors=door.grpc_interceptors if door else None,
         on_grpc_address=door.answer_to if door else None,
+        asgi_middleware=door.asgi_middleware if door else None,
+        grpc_aio_interceptors=door.grpc_aio_interceptors if door else None,
         connect_timeout=dualmode_settings.connect_timeout,
     )
     pytestconfig.stash[STACK_KEY] = stack

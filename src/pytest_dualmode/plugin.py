@@ -26,10 +26,12 @@ from pytest_dualmode.fixtures import (
     grpc_channel,
     http,
 )
+from pytest_dualmode.fixtures_aio import _dualmode_http_aio_transport, grpc_aio_channel, http_aio
 from pytest_dualmode.settings import SETTINGS_KEY, Settings
 
 __all__ = [
     "_dualmode_http_adapter",
+    "_dualmode_http_aio_transport",
     "dualmode_grpc_addr",
     "dualmode_http_url",
     "dualmode_local_stack",
@@ -39,8 +41,10 @@ __all__ = [
     "dualmode_target",
     "dynamodb",
     "dynamodb_endpoint",
+    "grpc_aio_channel",
     "grpc_channel",
     "http",
+    "http_aio",
 ]
 
 MARKERS = (

@@ -31,6 +31,8 @@ class LocalStack:
         grpc_interceptors: list[Any] | None = None,
         on_grpc_address: Callable[[str], object] | None = None,
         connect_timeout: float = 5.0,
+        asgi_middleware: Callable[[Any], Any] | None = None,
+        grpc_aio_interceptors: Callable[[], list[Any]] | None = None,
     ) -> None:
         self._external_endpoint = dynamodb_endpoint
         self._wsgi_middleware = wsgi_middleware
@@ -40,6 +42,9 @@ class LocalStack:
         self._embedded: EmbeddedDynamoDB | None = None
         self._servers: list[Any] = []  # started servers, stopped in reverse order
         self._stop_callbacks: list[Callable[[], object]] = []
+        self._asgi_middleware = asgi_middleware
+        self._grpc_aio_interceptors = grpc_aio_interceptors
+        self._aio_loop: Any = None  # the background event loop of the async servers, started on first use
         self.grpc_address: str | None = None
         self.http_url: str | None = None
 
@@ -111,9 +116,15 @@ class LocalStack:
                     "a test asked for grpc_channel, but dualmode_service returned no gRPC servicers; pass "
                     "LocalService(grpc=lambda server: add_MyServicer_to_server(svc, server), ...)"
                 )
-            from pytest_dualmode.local.grpc_server import GrpcServer
+            if service.grpc_is_aio:
+                from pytest_dualmode.local.aio import AioGrpcServer
 
-            server = GrpcServer(registrations, interceptors=self._grpc_interceptors).start()
+                interceptors = self._grpc_aio_interceptors() if self._grpc_aio_interceptors else []
+                server: Any = AioGrpcServer(self._loop(), registrations, interceptors=interceptors).start()
+            else:
+                from pytest_dualmode.local.grpc_server import GrpcServer
+
+                server = GrpcServer(registrations, interceptors=self._grpc_interceptors).start()
             self._servers.append(server)
             if self._on_grpc_address is not None:
                 self._on_grpc_address(server.address)
@@ -124,19 +135,37 @@ class LocalStack:
     def serve_http(self, service: LocalService) -> str:
         """Serve the service's WSGI app (once) and return ``http://127.0.0.1:PORT``."""
         if self.http_url is None:
-            if service.http is None:
+            shape = service.http_app()
+            if shape is None:
                 raise StackError(
-                    "a test asked for http, but dualmode_service returned no WSGI app; pass "
-                    "LocalService(http=my_wsgi_app, ...)"
+                    "a test asked for http, but dualmode_service returned no HTTP app; pass "
+                    "LocalService(http=my_wsgi_or_asgi_app, ...)"
                 )
-            from pytest_dualmode.local.http_server import WsgiServer
+            kind, app = shape
+            server: Any
+            if kind == "asgi":
+                from pytest_dualmode.local.aio import AsgiServer
 
-            app = service.http if self._wsgi_middleware is None else self._wsgi_middleware(service.http)
-            server = WsgiServer(app).start()
+                app = app if self._asgi_middleware is None else self._asgi_middleware(app)
+                server = AsgiServer(self._loop(), app).start()
+            else:
+                from pytest_dualmode.local.http_server import WsgiServer
+
+                app = app if self._wsgi_middleware is None else self._wsgi_middleware(app)
+                server = WsgiServer(app).start()
             self._servers.append(server)
             self._remember(service)
             self.http_url = server.url
         return self.http_url
+
+    def _loop(self) -> Any:
+        """The background event loop of the async servers (started now if it is not running)."""
+        if self._aio_loop is None:
+            from pytest_dualmode.local.aio import BackgroundLoop
+
+            self._aio_loop = BackgroundLoop()
+            self._servers.append(self._aio_loop)  # stopped after the servers on it (reverse order)
+        return self._aio_loop
 
     def _remember(self, service: LocalService) -> None:
         if service.on_stop is not None and service.on_stop not in self._stop_callbacks:
@@ -160,6 +189,7 @@ class LocalStack:
             with contextlib.suppress(Exception):
                 server.stop()
         self._servers.clear()
+        self._aio_loop = None
         for callback in self._stop_callbacks:
             with contextlib.suppress(Exception):
                 callback()
