@@ -52,6 +52,7 @@ def dualmode_local_stack(pytestconfig: pytest.Config, dualmode_settings: Setting
     """Local mode only: the lazily started local stack (DynamoDB, gRPC and HTTP servers) of this process."""
     if dualmode_settings.is_remote:
         _skip_remote("the local stack")
+    from pytest_dualmode.fixtures_data import create_declared_tables
     from pytest_dualmode.frontdoor import local_front_door
     from pytest_dualmode.local.stack import LocalStack
 
@@ -62,6 +63,7 @@ def dualmode_local_stack(pytestconfig: pytest.Config, dualmode_settings: Setting
         grpc_interceptors=door.grpc_interceptors if door else None,
         on_grpc_address=door.answer_to if door else None,
         connect_timeout=dualmode_settings.connect_timeout,
+        on_dynamodb_ready=create_declared_tables(pytestconfig),  # --dynamodb-tables
     )
     pytestconfig.stash[STACK_KEY] = stack
     try:

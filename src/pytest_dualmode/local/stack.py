@@ -31,8 +31,11 @@ class LocalStack:
         grpc_interceptors: list[Any] | None = None,
         on_grpc_address: Callable[[str], object] | None = None,
         connect_timeout: float = 5.0,
+        on_dynamodb_ready: Callable[[Any], object] | None = None,
     ) -> None:
         self._external_endpoint = dynamodb_endpoint
+        self._on_dynamodb_ready = on_dynamodb_ready  # e.g. create the declared tables
+        self._ready: BaseException | bool = False
         self._wsgi_middleware = wsgi_middleware
         self._grpc_interceptors = grpc_interceptors or []
         self._on_grpc_address = on_grpc_address
@@ -52,13 +55,38 @@ class LocalStack:
     def dynamodb_endpoint(self) -> str:
         """The DynamoDB endpoint URL, starting the embedded DynamoDB on first use."""
         if self._external_endpoint is not None:
+            self._dynamodb_ready()
             return self._external_endpoint
         if self._embedded is None:
             try:
                 self._embedded = EmbeddedDynamoDB().start()
             except Exception as exc:
                 raise StackError(f"the embedded DynamoDB (moto) did not start: {exc}") from exc
+        self._dynamodb_ready()
         return self._embedded.url
+
+    def _dynamodb_ready(self) -> None:
+        """Run ``on_dynamodb_ready`` once, before anyone else gets the DynamoDB; its failure sticks."""
+        if self._ready is True or self._on_dynamodb_ready is None:
+            return
+        if isinstance(self._ready, BaseException):
+            raise self._ready
+        client = (
+            self._embedded.client()
+            if self._embedded is not None
+            else self._external_client(str(self._external_endpoint))
+        )
+        try:
+            self._on_dynamodb_ready(client)
+        except Exception as exc:
+            self._ready = exc
+            raise
+        self._ready = True
+
+    @property
+    def embedded_region(self) -> str | None:
+        """The region of the embedded DynamoDB (None with ``--dynamodb-endpoint``)."""
+        return self._embedded.region if self._embedded is not None else None
 
     def dynamodb_client(self) -> Any:
         """A boto3 DynamoDB client for the stack's DynamoDB (in-process when embedded)."""
@@ -167,4 +195,5 @@ class LocalStack:
         if self._embedded is not None:
             self._embedded.stop()
             self._embedded = None
+        self._ready = False
         self.grpc_address = self.http_url = None
