@@ -94,26 +94,13 @@ def create_declared_tables(config: pytest.Config) -> Callable[[Any], None] | Non
 
 
 @pytest.fixture(scope="session")
-def dynamodb_resource(dynamodb: Any) -> Any:
-    """Local mode only: a boto3 DynamoDB *resource* on the same path as :func:`dynamodb`.
+def dynamodb_resource(request: pytest.FixtureRequest, dynamodb: Any) -> Any:
+    """Local mode only: a boto3 DynamoDB *resource* on the same DynamoDB and path as :func:`dynamodb`.
 
-    ``dynamodb_resource.Table("orders").put_item(Item={...})``: its requests go through the ``dynamodb``
-    client (answered in-process by the embedded DynamoDB), so both see the same data.
+    ``dynamodb_resource.Table("orders").put_item(Item={"pk": "a"})`` takes Python values; with the
+    embedded DynamoDB its requests are answered in-process too, and both fixtures see the same data.
     """
-    import boto3
-
-    meta = dynamodb.meta
-    resource = boto3.session.Session().resource(
-        "dynamodb",
-        region_name=meta.region_name,
-        endpoint_url=meta.endpoint_url,
-        aws_access_key_id="unused",  # the resource's own client is replaced by `dynamodb` below
-        aws_secret_access_key="unused",  # noqa: S106 - not a secret
-    )
-    # Tables and other sub-resources are built with the parent's meta.client, so every request they make
-    # goes through the `dynamodb` client and its in-process hooks.
-    resource.meta.client = dynamodb
-    return resource
+    return request.getfixturevalue("dualmode_local_stack").dynamodb_resource()
 
 
 class TableReset:

@@ -95,11 +95,18 @@ class LocalStack:
             return self._embedded.client()
         return self._external_client(endpoint)
 
-    def _external_client(self, endpoint: str) -> Any:
+    def dynamodb_resource(self) -> Any:
+        """A boto3 DynamoDB resource for the stack's DynamoDB (in-process when embedded)."""
+        endpoint = self.dynamodb_endpoint()
+        if self._embedded is not None:
+            return self._embedded.resource()
+        return self._external_client(endpoint, kind="resource")
+
+    def _external_client(self, endpoint: str, kind: str = "client") -> Any:
         import boto3
         from botocore.config import Config
 
-        client = boto3.session.Session().client(
+        made = getattr(boto3.session.Session(), kind)(
             "dynamodb",
             endpoint_url=endpoint,
             region_name=FAKE_REGION,
@@ -111,8 +118,8 @@ class LocalStack:
                 retries={"max_attempts": 3, "mode": "standard"},
             ),
         )
-        self._wait_for_external(client, endpoint)
-        return client
+        self._wait_for_external(made if kind == "client" else made.meta.client, endpoint)
+        return made
 
     def _wait_for_external(self, client: Any, endpoint: str) -> None:
         deadline = time.monotonic() + self._connect_timeout
