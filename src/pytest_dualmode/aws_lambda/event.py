@@ -61,6 +61,7 @@ FIELDS = (
     "raise_on_failure",
     "env",
     "deadline_margin_ms",
+    "target",
 )
 SUITE_FIELDS = ("name", "args", "select")
 
@@ -103,6 +104,16 @@ class Event:
     raise_on_failure: bool = True
     env: Mapping[str, str] = field(default_factory=dict)
     deadline_margin_ms: int | None = None
+    target: str | None = None  # a named target, as --target NAME
+
+    def run_env(self) -> dict[str, str]:
+        """The environment of the run: the event's ``env``, the target, and the shard index (for run ids)."""
+        env = dict(self.env)
+        if self.target is not None:
+            env["DUALMODE_TARGET"] = self.target
+        if self.shard is not None:
+            env["DUALMODE_SHARD_INDEX"] = str(self.shard.index)
+        return env
 
 
 def _show(value: Any) -> str:
@@ -254,7 +265,13 @@ def parse_event(event: Any) -> Event:
                 "event.shard.index", f"is {index} but count is {count}; indexes run from 0 to count-1"
             )
         shard = Shard(index=index, count=count)
+    target = None
+    if "target" in obj:
+        target = _text(obj["target"], "event.target", '"staging"', limit=100)
+        if not target or any(c.isspace() for c in target):
+            raise EventError("event.target", f"{target!r} is not a target name (one word, no spaces)")
     return Event(
+        target=target,
         args=args,
         select=select,
         suites=suites,
