@@ -162,6 +162,7 @@ def dualmode_signer(pytestconfig: pytest.Config) -> Any:
 def grpc_channel(dualmode_grpc_addr: str, dualmode_target: Target, dualmode_signer: Any) -> Iterator[Any]:
     """A ``grpc.Channel`` to the service (TLS remotely unless ``--grpc-plaintext``), signing every call."""
     from pytest_dualmode.clients import make_channel
+    from pytest_dualmode.fronted import tls_and_headers
 
     s = dualmode_target.settings
     # Signed for the authority when one is set, else for the address dialled (make_channel's rule).
@@ -173,6 +174,7 @@ def grpc_channel(dualmode_grpc_addr: str, dualmode_target: Target, dualmode_sign
         signer=dualmode_signer,
         timeout=s.request_timeout,
         proxy=dualmode_target.is_remote,  # loopback never goes through a proxy
+        **tls_and_headers(s, remote=dualmode_target.is_remote),
     )
     try:
         yield channel
@@ -203,11 +205,13 @@ def http(
     """
     from pytest_dualmode.clients import BaseUrlSession
     from pytest_dualmode.frontdoor import requests_auth
+    from pytest_dualmode.fronted import configure_session
 
     session = BaseUrlSession(dualmode_http_url, timeout=dualmode_target.settings.request_timeout)
     session.mount("http://", _dualmode_http_adapter)
     session.mount("https://", _dualmode_http_adapter)
     session.auth = requests_auth(dualmode_signer)
+    configure_session(session, dualmode_target.settings, remote=dualmode_target.is_remote)
     # Locally, the environment's proxies must not capture loopback traffic; not reading the environment
     # (proxies, netrc) also saves requests two scans of it per request.
     session.trust_env = dualmode_target.is_remote

@@ -232,7 +232,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     from pytest_dualmode.frontdoor import build_signer
 
-    build_signer(config)
+    signer = build_signer(config)
     if hasattr(config, "workerinput"):  # pytest-xdist workers: the controller already checked
         return
     from pytest_dualmode.remote import check_reachable
@@ -244,4 +244,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             + "\n  ".join(problems)
             + "\nCheck the address and that the service is up (and reachable from here), or raise "
             "--connect-timeout."
+        )
+    if s.preflight:
+        _preflight(config, s, signer)
+
+
+def _preflight(config: pytest.Config, s: Settings, signer: object) -> None:
+    """``--preflight``: one signed request per target; stop the run naming TLS, signature or authorisation."""
+    from pytest_dualmode import preflight
+    from pytest_dualmode.frontdoor import known_secrets
+    from pytest_dualmode.sigv4.redact import redact
+
+    secrets = known_secrets(config)
+    problems = preflight.run(s, signer, lambda text: redact(text, secrets))
+    if problems:
+        raise pytest.UsageError(
+            "--preflight: the target did not accept a signed request:\n  " + "\n  ".join(problems)
         )

@@ -563,6 +563,12 @@ def _check_combination(s: Settings) -> None:
             f"but a remote target is set ({'--addr' if s.addr else '--http-addr'} from "
             f"{s.source('addr' if s.addr else 'http_addr')}); drop one of them"
         )
+    if bool(s.tls_client_cert) != bool(s.tls_client_key):
+        given, missing = ("--tls-client-cert", "--tls-client-key")[:: 1 if s.tls_client_cert else -1]
+        raise pytest.UsageError(
+            f"{given} (from {s.source(given[2:].replace('-', '_'))}) needs {missing} too: mutual TLS takes "
+            "a certificate and its private key"
+        )
     if s.grpc_plaintext and s.grpc_ca_file:
         raise pytest.UsageError(
             "--grpc-plaintext and --grpc-ca-file contradict each other (plaintext has no TLS); "
