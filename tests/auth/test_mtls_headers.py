@@ -117,8 +117,11 @@ def test_a_certificate_without_its_key_is_a_usage_error(pytester: pytest.Pyteste
     ("value", "message"),
     [
         ("no-equals-sign", "entry 1 is not NAME=VALUE"),
-        ("Authorization=Bearer s3cr3t-value", "'authorization' is set by the signer or the transport"),
-        ("bad name=s3cr3t-value", "'bad name' is not a header name"),
+        (
+            "Authorization=Bearer s3cr3t-value",
+            "entry 1: 'authorization' is set by the signer or the transport",
+        ),
+        ("bad name=s3cr3t-value", "entry 1: 'bad name' is not a header name"),
     ],
 )
 def test_bad_headers_are_refused_without_echoing_the_value(
