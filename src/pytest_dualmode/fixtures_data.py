@@ -141,8 +141,9 @@ def dynamodb_reset(request: pytest.FixtureRequest, dynamodb: Any) -> TableReset:
     """Local mode only: ``dynamodb_reset()`` empties every table declared by ``--dynamodb-tables``.
 
     ``dynamodb_reset("orders")`` empties one; ``dynamodb_reset(recreate=True)`` deletes and recreates
-    them from the template (settings too). Emptying the embedded DynamoDB costs no request at all. To do
-    it before every test of a module, mark it ``pytestmark = pytest.mark.dualmode_fresh_tables``.
+    them from the template (settings too). Emptying the embedded DynamoDB costs no request at all; against
+    ``--dynamodb-endpoint`` it scans and deletes, so tables of many items are quicker with ``recreate=True``.
+    To do it before every test of a module, mark it ``pytestmark = pytest.mark.dualmode_fresh_tables``.
     """
     stack = request.getfixturevalue("dualmode_local_stack")
     return TableReset(stack, dynamodb, declared_tables(request.config))
