@@ -228,7 +228,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     warning = _data.tables_report(config)[1]
     if warning and not hasattr(config, "workerinput"):  # once per run, not once per xdist worker
         config.issue_config_time_warning(pytest.PytestWarning(warning), stacklevel=2)
-    if not s.is_remote or config.option.collectonly:
+    # A collect-only run checks nothing, unless --preflight asks: then `dualmode invoke`'s collection
+    # invocation checks the target once, from inside the VPC, before any shard is fanned out.
+    if not s.is_remote or (config.option.collectonly and not s.preflight):
         return
     from pytest_dualmode.frontdoor import build_signer
 

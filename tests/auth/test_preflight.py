@@ -139,3 +139,17 @@ def test_without_preflight_the_same_door_lets_the_run_start(
 )
 def test_http_answers_are_classified(status: int, error_type: str, body: str, step: str | None) -> None:
     assert classify_http(status, error_type, body) == step
+
+
+def test_preflight_runs_in_a_collect_only_run_so_invoke_checks_before_fanning_out(
+    pytester: pytest.Pytester, http_server_factory: Any, aws_env: Any
+) -> None:
+    http_url = http_server_factory(reply=(403, {"x-amzn-ErrorType": "AccessDeniedException"}, b"{}"))
+    pytester.makepyfile(test_ok=TRIVIAL)
+    plain = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--http-addr", http_url, "--collect-only")
+    assert plain.ret == pytest.ExitCode.OK  # collecting alone still checks nothing
+    checked = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--http-addr", http_url, "--collect-only", "--preflight"
+    )
+    assert checked.ret == pytest.ExitCode.USAGE_ERROR
+    checked.stderr.fnmatch_lines(["*authorisation rejected: HTTP 403 AccessDeniedException*"])
