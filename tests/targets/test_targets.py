@@ -214,3 +214,18 @@ def test_a_plain_remote_target_needs_only_allow_destructive(pytester: pytest.Pyt
             "-p", "no:cacheprovider", "--target", "qa", "--allow-destructive"
         )
     result.assert_outcomes(passed=2)
+
+
+def test_a_package_carries_pyproject_targets_in_its_ini_form(tmp_path: Path) -> None:
+    from pytest_dualmode.cli.package.testtree import read_config
+
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\ntestpaths = ['tests']\n" + PYPROJECT)
+    ini = read_config(tmp_path / "pyproject.toml")
+    assert ini is not None
+    lines = ini["dualmode_targets"]
+    assert isinstance(lines, list)
+    found = targets.from_ini_lines(lines, str(tmp_path / "pytest.ini"), KNOWN)
+    original = targets.from_pyproject(str(tmp_path / "pyproject.toml"), KNOWN)
+    assert {n: (t.values, t.sensitive) for n, t in found.items()} == {
+        n: (t.values, t.sensitive) for n, t in original.items()
+    }
