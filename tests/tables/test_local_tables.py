@@ -215,9 +215,11 @@ def test_tables_in_an_external_dynamodb_and_reset_by_scanning(
 ) -> None:
     tables_project.makepyfile(
         test_ext="""
-def test_first(dynamodb, dynamodb_reset):
+def test_first(dynamodb, dynamodb_resource, dynamodb_reset):
     for i in range(60):
         dynamodb.put_item(TableName="orders", Item={"pk": {"S": str(i)}, "sk": {"S": "s"}})
+    dynamodb_resource.Table("orders").put_item(Item={"pk": "via-resource", "sk": "s"})
+    assert dynamodb.scan(TableName="orders", Select="COUNT")["Count"] == 61
     dynamodb_reset("orders")
     assert dynamodb.scan(TableName="orders", Select="COUNT")["Count"] == 0
 """
@@ -317,3 +319,69 @@ def test_r(dualmode_run_id, i):
             mp.setenv(k, v)
         pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
     assert set(out.read_text().split()) == {"ci-43-s3"}
+
+
+def test_remote_cleanup_deletes_from_the_regions_dynamodb_even_when_the_test_fails(
+    pytester: pytest.Pytester, moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import boto3
+
+    # "Staging's" DynamoDB: moto's server, reached as a VPC endpoint would be (AWS_ENDPOINT_URL_DYNAMODB).
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "AKIDREMOTECLEANUP", "AWS_SECRET_ACCESS_KEY": "remote-cleanup-secret",
+        "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL_DYNAMODB": moto_server,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    client = boto3.client("dynamodb")
+    for _ in range(100):  # moto's server is starting: a bounded wait for its first answer
+        try:
+            client.list_tables()
+            break
+        except Exception:
+            time.sleep(0.1)
+    client.create_table(
+        TableName="shared",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    client.put_item(TableName="shared", Item={"pk": {"S": "someone-elses"}})
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    pytester.makepyfile(
+        test_remote="""
+import boto3
+
+def test_writes_then_fails(http, dualmode_run_id, dualmode_cleanup):
+    key = f"{dualmode_run_id}-order"
+    boto3.client("dynamodb").put_item(TableName="shared", Item={"pk": {"S": key}})
+    dualmode_cleanup.register_item("shared", {"pk": key})
+    assert http.get("/").status_code == 500, "fails after writing"
+"""
+    )
+    try:
+        result = pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", "--http-addr", f"http://127.0.0.1:{server.server_address[1]}"
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    result.assert_outcomes(failed=1)
+    left = client.scan(TableName="shared")["Items"]
+    assert left == [{"pk": {"S": "someone-elses"}}]
