@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import os
-import secrets
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -171,6 +169,9 @@ def make_run_id(config: pytest.Config) -> str:
     """This run's id: ``DUALMODE_RUN_ID``/``--run-id`` or a generated one, plus the shard and worker."""
     if RUN_ID_KEY in config.stash:
         return config.stash[RUN_ID_KEY]
+    import secrets
+    import time
+
     s = config.stash[SETTINGS_KEY]
     workerinput = getattr(config, "workerinput", None) or {}
     base = (

@@ -84,8 +84,11 @@ def from_pyproject(path: str, known: Iterable[str]) -> dict[str, NamedTarget]:
 
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+            raw = fh.read()
+        if b"dualmode" not in raw:  # most projects: no targets, and no TOML parse on every run
+            return {}
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise TargetError(f"{path}: cannot be read for [tool.dualmode.targets] ({exc})") from None
     tables = data.get("tool", {}).get("dualmode", {}).get("targets", {})
     if not isinstance(tables, dict):
