@@ -169,7 +169,6 @@ def grpc_channel(dualmode_grpc_addr: str, dualmode_target: Target, dualmode_sign
     channel = make_channel(
         dualmode_grpc_addr,
         tls=dualmode_target.grpc_tls,
-        ca_file=s.grpc_ca_file,
         authority=s.grpc_authority if dualmode_target.is_remote else None,
         signer=dualmode_signer,
         timeout=s.request_timeout,

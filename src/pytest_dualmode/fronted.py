@@ -17,12 +17,12 @@ _KEY_LIKE = re.compile(r"[A-Za-z0-9+/=_.-]{16,}")
 
 
 def tls_and_headers(s: Settings, *, remote: bool) -> dict[str, Any]:
-    """``make_channel`` keyword arguments for the client certificate (remote only) and the extra metadata."""
+    """``make_channel`` keyword arguments for TLS (remote only: the CA, ``--grpc-ca-file`` before
+    ``--tls-ca-file``, and the client certificate) and the extra metadata."""
     out: dict[str, Any] = {"metadata": s.header}
     if remote:
+        out["ca_file"] = s.grpc_ca_file or s.tls_ca_file
         out["client_cert"], out["client_key"] = s.tls_client_cert, s.tls_client_key
-        if not s.grpc_ca_file and s.tls_ca_file:
-            out["ca_file"] = s.tls_ca_file
     return out
 
 

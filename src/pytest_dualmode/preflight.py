@@ -144,7 +144,6 @@ def _grpc(s: Settings, signer: Any, redact: Callable[[str], str]) -> str | None:
     channel = make_channel(
         s.addr,
         tls=not s.grpc_plaintext,
-        ca_file=s.grpc_ca_file,
         authority=s.grpc_authority,
         signer=signer,
         timeout=s.connect_timeout,

@@ -27,9 +27,9 @@ def test_fails_showing_the_key(http):
 
 
 def _args(pki: Any, grpc_addr: str, http_url: str, *extra: str) -> list[str]:
+    # --tls-ca-file alone: it serves gRPC too when --grpc-ca-file is not given.
     return [
-        "-p", "no:cacheprovider", "--addr", grpc_addr, "--http-addr", http_url,
-        "--grpc-ca-file", pki.ca, "--tls-ca-file", pki.ca,
+        "-p", "no:cacheprovider", "--addr", grpc_addr, "--http-addr", http_url, "--tls-ca-file", pki.ca,
         "--header", f"x-api-key={API_KEY}", "--header", "X-Team=payments", *extra,
     ]  # fmt: skip
 
@@ -94,9 +94,8 @@ def test_a_server_certificate_from_another_ca_is_a_tls_failure(
     args = _args(
         pki, grpc_addr, http_url, "--tls-client-cert", pki.client_cert, "--tls-client-key", pki.client_key
     )
-    args[args.index(pki.ca)] = pki.other_ca  # --grpc-ca-file
     args[args.index(pki.ca)] = pki.other_ca  # --tls-ca-file
-    result = pytester.runpytest_subprocess(*args, "--preflight")
+    result = pytester.runpytest_subprocess(*args, "--grpc-ca-file", pki.other_ca, "--preflight")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
