@@ -463,18 +463,6 @@ def _rebase(text: str, base_dir: str | None) -> str:
     )
 
 
-def _select_target(name: str | None, where: str, targets: Mapping[str, Any]) -> Any:
-    if name is None:
-        return None
-    if name not in targets:
-        known = ", ".join(sorted(targets)) or "none are declared"
-        raise pytest.UsageError(
-            f"--target {name!r} (from {where}) is not a declared target (known: {known}); declare it as "
-            f"[tool.dualmode.targets.{name}] in pyproject.toml or in dualmode_targets in the ini file"
-        )
-    return targets[name]
-
-
 def _target_of(
     cli: Mapping[str, Any],
     environ: Mapping[str, str],
@@ -494,7 +482,9 @@ def _target_of(
                 name = parse_name(str(raw))
             except SettingError as exc:
                 raise _fail(opt, str(raw), where, str(exc)) from None
-            return _select_target(name, where, targets)
+            from pytest_dualmode.targets import select
+
+            return select(name, where, targets)
     return None
 
 
@@ -585,24 +575,7 @@ def from_config(config: pytest.Config, environ: Mapping[str, str] | None = None)
         return value if isinstance(value, str) else ""
 
     ini_path = str(config.inipath) if config.inipath else None
-    return resolve(cli, os.environ if environ is None else environ, ini, ini_path, _targets(config, ini_path))
+    from pytest_dualmode.targets import declared
 
-
-def _targets(config: pytest.Config, ini_path: str | None) -> dict[str, Any]:
-    """The named targets declared for this run (pyproject.toml tables and the ini's dualmode_targets)."""
-    from pytest_dualmode import targets
-
-    known = [o.name for o in OPTIONS]
-    found: dict[str, Any] = {}
-    try:
-        pyproject = os.path.join(str(config.rootpath), "pyproject.toml")
-        if ini_path and os.path.basename(ini_path) == "pyproject.toml":
-            pyproject = ini_path
-        if os.path.isfile(pyproject):
-            found.update(targets.from_pyproject(pyproject, known))
-        lines = config.getini("dualmode_targets")
-        if lines:
-            found.update(targets.from_ini_lines(lines, ini_path, known))
-    except targets.TargetError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    return found
+    found = declared(config, ini_path, [o.name for o in OPTIONS])
+    return resolve(cli, os.environ if environ is None else environ, ini, ini_path, found)

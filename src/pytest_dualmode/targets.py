@@ -126,3 +126,37 @@ def from_ini_lines(
             raw[key] = f"{raw[key]}\n{value}" if key in raw else value  # header=... may repeat
         out[name] = _target(name, raw, where, base_dir, known)
     return out
+
+
+def declared(config: Any, ini_path: str | None, known: Iterable[str]) -> dict[str, NamedTarget]:
+    """The targets declared for a pytest run: ``pyproject.toml``'s tables, then the ini's ``dualmode_targets``
+    (a name in both: the ini's wins). A malformed declaration is a :class:`pytest.UsageError`."""
+    import pytest
+
+    known = list(known)
+    found: dict[str, NamedTarget] = {}
+    try:
+        pyproject = os.path.join(str(config.rootpath), "pyproject.toml")
+        if ini_path and os.path.basename(ini_path) == "pyproject.toml":
+            pyproject = ini_path
+        if os.path.isfile(pyproject):
+            found.update(from_pyproject(pyproject, known))
+        lines = config.getini("dualmode_targets")
+        if lines:
+            found.update(from_ini_lines(lines, ini_path, known))
+    except TargetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return found
+
+
+def select(name: str, where: str, targets: Mapping[str, NamedTarget]) -> NamedTarget:
+    """The target ``name`` (given in ``where``); an unknown name is a usage error listing the known ones."""
+    import pytest
+
+    if name not in targets:
+        known = ", ".join(sorted(targets)) or "none are declared"
+        raise pytest.UsageError(
+            f"--target {name!r} (from {where}) is not a declared target (known: {known}); declare it as "
+            f"[tool.dualmode.targets.{name}] in pyproject.toml or in dualmode_targets in the ini file"
+        )
+    return targets[name]
