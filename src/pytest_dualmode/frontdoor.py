@@ -145,7 +145,9 @@ def known_secrets(config: pytest.Config) -> list[str]:
 
     Passed to the redactor as exact values to mask, on top of its patterns.
     """
-    values = []
+    from pytest_dualmode.fronted import secret_header_values
+
+    values = secret_header_values(config.stash[SETTINGS_KEY])
     if _KEY in config.stash:
         values.append(config.stash[_KEY].secret_access_key)
     signer = config.stash.get(_SIGNER, None)

@@ -11,6 +11,7 @@ from collections.abc import Generator
 
 import pytest
 
+from pytest_dualmode import fixtures_data as _data
 from pytest_dualmode import settings as _settings
 from pytest_dualmode.fixtures import (
     _dualmode_http_adapter,
@@ -27,20 +28,32 @@ from pytest_dualmode.fixtures import (
     http,
 )
 from pytest_dualmode.fixtures_aio import _dualmode_http_aio_transport, grpc_aio_channel, http_aio
+from pytest_dualmode.fixtures_data import (
+    _dualmode_fresh_tables,
+    dualmode_cleanup,
+    dualmode_run_id,
+    dynamodb_reset,
+    dynamodb_resource,
+)
 from pytest_dualmode.settings import SETTINGS_KEY, Settings
 
 __all__ = [
+    "_dualmode_fresh_tables",
     "_dualmode_http_adapter",
     "_dualmode_http_aio_transport",
+    "dualmode_cleanup",
     "dualmode_grpc_addr",
     "dualmode_http_url",
     "dualmode_local_stack",
+    "dualmode_run_id",
     "dualmode_service",
     "dualmode_settings",
     "dualmode_signer",
     "dualmode_target",
     "dynamodb",
     "dynamodb_endpoint",
+    "dynamodb_reset",
+    "dynamodb_resource",
     "grpc_aio_channel",
     "grpc_channel",
     "http",
@@ -51,6 +64,7 @@ MARKERS = (
     "local_only: run this test only in local mode (skipped against a remote target)",
     "remote_only: run this test only against a remote target (skipped in local mode)",
     "destructive: this test changes or deletes shared data; skipped remotely unless --allow-destructive",
+    _data.FRESH_MARKER,
 )
 
 # Local mode forces these so that nothing in the run (the service, the tests, boto3) can reach real AWS.
@@ -97,6 +111,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", marker)
     settings = _settings.from_config(config)
     config.stash[SETTINGS_KEY] = settings
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_data.XdistRunId(config), "dualmode-xdist-run-id")
     if not settings.is_remote:
         region = settings.aws_region or _FAKE_ENV["AWS_REGION"]
         forced = {**_FAKE_ENV, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
@@ -122,6 +138,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Say where this run goes: the mode, the addresses, and how requests are signed."""
     s: Settings = config.stash[SETTINGS_KEY]
+    return _where(s) + _extras(config, s)
+
+
+def _extras(config: pytest.Config, s: Settings) -> list[str]:
+    """Header lines for the target's name, extra headers (names only) and the declared tables."""
+    lines = []
+    if s.target:
+        lines.append(f"dualmode: target {s.target}{' (sensitive)' if s.target_sensitive else ''}")
+    if s.header:
+        lines.append(f"dualmode: extra headers {', '.join(name for name, _ in s.header)} (values not shown)")
+    return lines + _data.tables_report(config)[0]
+
+
+def _where(s: Settings) -> list[str]:
     signing = "off (--no-sigv4)" if s.no_sigv4 else f"SigV4 {s.sigv4_service}"
     if s.is_remote:
         grpc_part = f"{s.addr} ({'plaintext' if s.grpc_plaintext else 'TLS'})" if s.addr else "-"
@@ -143,12 +173,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="local_only: skipped against a remote target"))
         elif not s.is_remote and item.get_closest_marker("remote_only"):
             item.add_marker(pytest.mark.skip(reason="remote_only: needs --addr/--http-addr"))
-        elif s.is_remote and not s.allow_destructive and item.get_closest_marker("destructive"):
-            item.add_marker(
-                pytest.mark.skip(
-                    reason="destructive: not run against a remote target without --allow-destructive"
+        elif s.is_remote and item.get_closest_marker("destructive"):
+            if not s.allow_destructive:
+                reason = "destructive: not run against a remote target without --allow-destructive"
+            elif s.target_sensitive and not s.allow_destructive_sensitive:
+                reason = (
+                    f"destructive: target {s.target!r} is marked sensitive; it needs "
+                    "--allow-destructive-sensitive as well as --allow-destructive"
                 )
-            )
+            else:
+                continue
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def _redact_report(config: pytest.Config, report: pytest.TestReport | pytest.CollectReport) -> None:
@@ -191,11 +226,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Remote mode: stop the whole run at once when credentials are missing or a target is unreachable."""
     config = session.config
     s: Settings = config.stash[SETTINGS_KEY]
-    if not s.is_remote or config.option.collectonly or getattr(config.option, "help", False):
+    if getattr(config.option, "help", False):
+        return
+    _data.load_declared_tables(config)
+    warning = _data.tables_report(config)[1]
+    if warning and not hasattr(config, "workerinput"):  # once per run, not once per xdist worker
+        config.issue_config_time_warning(pytest.PytestWarning(warning), stacklevel=2)
+    # A collect-only run checks nothing, unless --preflight asks: then `dualmode invoke`'s collection
+    # invocation checks the target once, from inside the VPC, before any shard is fanned out.
+    if not s.is_remote or (config.option.collectonly and not s.preflight):
         return
     from pytest_dualmode.frontdoor import build_signer
 
-    build_signer(config)
+    signer = build_signer(config)
     if hasattr(config, "workerinput"):  # pytest-xdist workers: the controller already checked
         return
     from pytest_dualmode.remote import check_reachable
@@ -207,4 +250,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             + "\n  ".join(problems)
             + "\nCheck the address and that the service is up (and reachable from here), or raise "
             "--connect-timeout."
+        )
+    if s.preflight:
+        _preflight(config, s, signer)
+
+
+def _preflight(config: pytest.Config, s: Settings, signer: object) -> None:
+    """``--preflight``: one signed request per target; stop the run naming TLS, signature or authorisation."""
+    from pytest_dualmode import preflight
+    from pytest_dualmode.frontdoor import known_secrets
+    from pytest_dualmode.sigv4.redact import redact
+
+    secrets = known_secrets(config)
+    problems = preflight.run(s, signer, lambda text: redact(text, secrets))
+    if problems:
+        raise pytest.UsageError(
+            "--preflight: the target did not accept a signed request:\n  " + "\n  ".join(problems)
         )

@@ -63,6 +63,7 @@ FIELDS = (
     "deadline_margin_ms",
     "avoid_environments",
     "first",
+    "target",
 )
 MAX_AVOID = 100
 SUITE_FIELDS = ("name", "args", "select")
@@ -108,6 +109,16 @@ class Event:
     deadline_margin_ms: int | None = None
     avoid_environments: tuple[str, ...] = ()
     first: frozenset[str] = frozenset()
+    target: str | None = None  # a named target, as --target NAME
+
+    def run_env(self) -> dict[str, str]:
+        """The environment of the run: the event's ``env``, the target, and the shard index (for run ids)."""
+        env = dict(self.env)
+        if self.target is not None:
+            env["DUALMODE_TARGET"] = self.target
+        if self.shard is not None:
+            env["DUALMODE_SHARD_INDEX"] = str(self.shard.index)
+        return env
 
 
 def _show(value: Any) -> str:
@@ -259,7 +270,13 @@ def parse_event(event: Any) -> Event:
                 "event.shard.index", f"is {index} but count is {count}; indexes run from 0 to count-1"
             )
         shard = Shard(index=index, count=count)
+    target = None
+    if "target" in obj:
+        target = _text(obj["target"], "event.target", '"staging"', limit=100)
+        if not target or any(c.isspace() for c in target):
+            raise EventError("event.target", f"{target!r} is not a target name (one word, no spaces)")
     return Event(
+        target=target,
         args=args,
         select=select,
         suites=suites,

@@ -334,7 +334,7 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
             raise SuiteFailed(result)
         return result
     try:
-        with RunEnvironment(root, spec.env):
+        with RunEnvironment(root, spec.run_env()):
             redact = Redactor(os.environ)
             try:
                 config = HandlerConfig.from_environ(os.environ, spec.deadline_margin_ms)

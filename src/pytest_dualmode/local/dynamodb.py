@@ -75,10 +75,17 @@ class EmbeddedDynamoDB:
         ``in_process=True`` answers requests inside this process (no socket); ``False`` goes through
         the HTTP endpoint like any other process would.
         """
+        return self._make("client", in_process, kwargs)
+
+    def resource(self, *, in_process: bool = True, **kwargs: Any) -> Any:
+        """A boto3 DynamoDB resource bound to this DynamoDB; its client is answered like :meth:`client`'s."""
+        return self._make("resource", in_process, kwargs)
+
+    def _make(self, kind: str, in_process: bool, kwargs: dict[str, Any]) -> Any:
         import boto3
         from botocore.config import Config
 
-        client = boto3.session.Session().client(
+        made = getattr(boto3.session.Session(), kind)(
             "dynamodb",
             endpoint_url=self.url,
             region_name=self.region,
@@ -88,8 +95,11 @@ class EmbeddedDynamoDB:
             **kwargs,
         )
         if in_process:
-            inprocess.attach(client, key_id=FAKE_KEY_ID, region=self.region)
-        return client
+            # A resource's own client carries boto3's high-level (Python types) hooks: attach to it.
+            inprocess.attach(
+                made if kind == "client" else made.meta.client, key_id=FAKE_KEY_ID, region=self.region
+            )
+        return made
 
     def stop(self) -> None:
         """Stop the endpoint and forget every table, so the next start begins empty.

@@ -33,8 +33,11 @@ class LocalStack:
         connect_timeout: float = 5.0,
         asgi_middleware: Callable[[Any], Any] | None = None,
         grpc_aio_interceptors: Callable[[], list[Any]] | None = None,
+        on_dynamodb_ready: Callable[[Any], object] | None = None,
     ) -> None:
         self._external_endpoint = dynamodb_endpoint
+        self._on_dynamodb_ready = on_dynamodb_ready  # e.g. create the declared tables
+        self._ready: BaseException | bool = False
         self._wsgi_middleware = wsgi_middleware
         self._grpc_interceptors = grpc_interceptors or []
         self._on_grpc_address = on_grpc_address
@@ -57,13 +60,38 @@ class LocalStack:
     def dynamodb_endpoint(self) -> str:
         """The DynamoDB endpoint URL, starting the embedded DynamoDB on first use."""
         if self._external_endpoint is not None:
+            self._dynamodb_ready()
             return self._external_endpoint
         if self._embedded is None:
             try:
                 self._embedded = EmbeddedDynamoDB().start()
             except Exception as exc:
                 raise StackError(f"the embedded DynamoDB (moto) did not start: {exc}") from exc
+        self._dynamodb_ready()
         return self._embedded.url
+
+    def _dynamodb_ready(self) -> None:
+        """Run ``on_dynamodb_ready`` once, before anyone else gets the DynamoDB; its failure sticks."""
+        if self._ready is True or self._on_dynamodb_ready is None:
+            return
+        if isinstance(self._ready, BaseException):
+            raise self._ready
+        client = (
+            self._embedded.client()
+            if self._embedded is not None
+            else self._external_client(str(self._external_endpoint))
+        )
+        try:
+            self._on_dynamodb_ready(client)
+        except Exception as exc:
+            self._ready = exc
+            raise
+        self._ready = True
+
+    @property
+    def embedded_region(self) -> str | None:
+        """The region of the embedded DynamoDB (None with ``--dynamodb-endpoint``)."""
+        return self._embedded.region if self._embedded is not None else None
 
     def dynamodb_client(self) -> Any:
         """A boto3 DynamoDB client for the stack's DynamoDB (in-process when embedded)."""
@@ -72,11 +100,18 @@ class LocalStack:
             return self._embedded.client()
         return self._external_client(endpoint)
 
-    def _external_client(self, endpoint: str) -> Any:
+    def dynamodb_resource(self) -> Any:
+        """A boto3 DynamoDB resource for the stack's DynamoDB (in-process when embedded)."""
+        endpoint = self.dynamodb_endpoint()
+        if self._embedded is not None:
+            return self._embedded.resource()
+        return self._external_client(endpoint, kind="resource")
+
+    def _external_client(self, endpoint: str, kind: str = "client") -> Any:
         import boto3
         from botocore.config import Config
 
-        client = boto3.session.Session().client(
+        made = getattr(boto3.session.Session(), kind)(
             "dynamodb",
             endpoint_url=endpoint,
             region_name=FAKE_REGION,
@@ -88,8 +123,8 @@ class LocalStack:
                 retries={"max_attempts": 3, "mode": "standard"},
             ),
         )
-        self._wait_for_external(client, endpoint)
-        return client
+        self._wait_for_external(made if kind == "client" else made.meta.client, endpoint)
+        return made
 
     def _wait_for_external(self, client: Any, endpoint: str) -> None:
         deadline = time.monotonic() + self._connect_timeout
@@ -197,4 +232,5 @@ class LocalStack:
         if self._embedded is not None:
             self._embedded.stop()
             self._embedded = None
+        self._ready = False
         self.grpc_address = self.http_url = None
