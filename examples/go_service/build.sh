@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the Go example service into OUT (default ./bin/suppression-go) in GOPATH mode against Debian's
+# Go packages (/usr/share/gocode): the gRPC stubs are generated from the Python example's proto, so both
+# services speak one API. Needs: golang-go, golang-google-grpc-dev, golang-github-aws-aws-sdk-go-dev,
+# golang-github-golang-protobuf-1-5-dev, golang-google-protobuf-dev, protoc-gen-go, protoc-gen-go-grpc,
+# protobuf-compiler.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out=${1:-$here/bin/suppression-go}
+mkdir -p "$(dirname "$out")"
+out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
+gopath=$(mktemp -d)
+trap 'rm -rf "$gopath"' EXIT
+pkg=$gopath/src/dualmode.example/gosvc
+mkdir -p "$pkg/suppressionpb"
+cp "$here"/*.go "$pkg/"
+proto=suppression/v1/suppression.proto
+protoc -I "$root/src/example_service/proto" -I /usr/include \
+  --go_out="$pkg/suppressionpb" --go_opt=paths=source_relative \
+  --go_opt="M$proto=dualmode.example/gosvc/suppressionpb" \
+  --go-grpc_out="$pkg/suppressionpb" --go-grpc_opt=paths=source_relative \
+  --go-grpc_opt="M$proto=dualmode.example/gosvc/suppressionpb" \
+  "$proto"
+mv "$pkg/suppressionpb/suppression/v1/"*.go "$pkg/suppressionpb/"
+rm -rf "$pkg/suppressionpb/suppression"
+cd "$pkg"
+GOPATH="$gopath:/usr/share/gocode" GO111MODULE=off GOFLAGS= GOPROXY=off go build -o "$out" .
