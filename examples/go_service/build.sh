@@ -10,6 +10,10 @@ root=$(cd "$here/../.." && pwd)
 out=${1:-$here/bin/suppression-go}
 mkdir -p "$(dirname "$out")"
 out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
+# One build at a time per output (pytest-xdist workers each run the build step; the later ones find
+# Go's build cache warm).
+exec 9>"$out.lock"
+flock 9
 gopath=$(mktemp -d)
 trap 'rm -rf "$gopath"' EXIT
 pkg=$gopath/src/dualmode.example/gosvc
@@ -25,4 +29,5 @@ protoc -I "$root/src/example_service/proto" -I /usr/include \
 mv "$pkg/suppressionpb/suppression/v1/"*.go "$pkg/suppressionpb/"
 rm -rf "$pkg/suppressionpb/suppression"
 cd "$pkg"
-GOPATH="$gopath:/usr/share/gocode" GO111MODULE=off GOFLAGS= GOPROXY=off go build -o "$out" .
+GOPATH="$gopath:/usr/share/gocode" GO111MODULE=off GOFLAGS= GOPROXY=off go build -o "$out.tmp" .
+mv "$out.tmp" "$out"

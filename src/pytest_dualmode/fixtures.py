@@ -110,14 +110,16 @@ def dualmode_service() -> LocalService:
     )
 
 
-def _local_service(request: pytest.FixtureRequest) -> LocalService:
+def _local_service(request: pytest.FixtureRequest) -> Any:
+    from pytest_dualmode.local.process_service import ProcessService
     from pytest_dualmode.local.service import LocalService
 
     service = request.getfixturevalue("dualmode_service")
-    if not isinstance(service, LocalService):
+    if not isinstance(service, (LocalService, ProcessService)):
         raise pytest.UsageError(
             f"dualmode_service returned {type(service).__name__}, not a LocalService; return "
-            "pytest_dualmode.LocalService(grpc=..., http=...)"
+            "pytest_dualmode.LocalService(grpc=..., http=...) (or ProcessService(command=[...]) for a "
+            "service in its own process)"
         )
     return service
 
