@@ -124,6 +124,7 @@ class ServiceProcess:
         self._line_event = threading.Event()  # a matching line arrived, or the output ended
         self._pump: threading.Thread | None = None
         self._stopping = False
+        self._output_ended = False  # the pump read the end of its output (it has exited, or soon will)
 
     # what the process is given ----------------------------------------------------------------------
     def values(self) -> dict[str, str]:
@@ -212,6 +213,7 @@ class ServiceProcess:
                         self._line_event.set()
         finally:
             log.close()
+            self._output_ended = True
             self._line_event.set()
 
     def _wait_ready(self) -> None:
@@ -283,8 +285,18 @@ class ServiceProcess:
         heading = f"last {self.service.log_lines} lines of its log ({self.log_path}):"
         return f"{heading}\n{tail}" if tail else f"its log ({self.log_path}) is empty"
 
+    def settle(self, timeout: float = 1.0) -> None:
+        """After a failed request: give a process that is exiting (its sockets are closed a moment before
+        it can be reaped) up to ``timeout`` seconds to end, so the next test sees its exit code."""
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout)
+
     def failure(self) -> str | None:
         """Why tests cannot run against it any more (it exited during the run), or None."""
+        if self._output_ended and self.exit_code is None:
+            self.settle()
         code = self.exit_code
         if code is None or self._stopping:
             return None

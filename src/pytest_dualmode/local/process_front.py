@@ -34,7 +34,7 @@ class ProcessFront:
         from pytest_dualmode.local.grpc_server import GrpcServer
         from pytest_dualmode.local.proxy import GrpcForwarder
 
-        forwarder = GrpcForwarder(self.process.grpc_address)
+        forwarder = GrpcForwarder(self.process.grpc_address, on_unavailable=self.process.settle)
         self._parts.append(forwarder)
         server = GrpcServer([forwarder.register], interceptors=interceptors).start()
         self._parts.append(server)
@@ -54,7 +54,7 @@ class ProcessFront:
         from pytest_dualmode.local.http_server import WsgiServer
         from pytest_dualmode.local.proxy import HttpForwarder
 
-        forwarder = HttpForwarder(self.process.http_url)
+        forwarder = HttpForwarder(self.process.http_url, on_unavailable=self.process.settle)
         self._parts.append(forwarder)
         server = WsgiServer(middleware(forwarder)).start()
         self._parts.append(server)

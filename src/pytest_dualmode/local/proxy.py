@@ -34,13 +34,17 @@ _CHUNK = 64 * 1024
 
 
 class GrpcForwarder:
-    """A ``grpc.GenericRpcHandler`` that forwards every method to ``target`` (``host:port``)."""
+    """A ``grpc.GenericRpcHandler`` that forwards every method to ``target`` (``host:port``).
 
-    def __init__(self, target: str) -> None:
+    ``on_unavailable`` is called when the target did not answer (UNAVAILABLE), before the caller is told.
+    """
+
+    def __init__(self, target: str, *, on_unavailable: Callable[[], object] | None = None) -> None:
         import grpc
 
         grpc.GenericRpcHandler.register(GrpcForwarder)
         self._grpc = grpc
+        self._on_unavailable = on_unavailable
         self._channel = grpc.insecure_channel(target)
 
     def service(self, handler_call_details: Any) -> Any:
@@ -61,6 +65,8 @@ class GrpcForwarder:
                 yield from responses
                 context.set_trailing_metadata(responses.trailing_metadata() or ())
             except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and self._on_unavailable is not None:
+                    self._on_unavailable()
                 context.set_trailing_metadata(exc.trailing_metadata() or ())
                 context.abort(exc.code(), exc.details() or "")
 
@@ -76,11 +82,17 @@ class GrpcForwarder:
 
 
 class HttpForwarder:
-    """A WSGI app that forwards every request to ``base_url`` and streams the answer back."""
+    """A WSGI app that forwards every request to ``base_url`` and streams the answer back.
 
-    def __init__(self, base_url: str, *, timeout: float = 60.0) -> None:
+    ``on_unavailable`` is called when the target did not answer, before the caller gets a 502.
+    """
+
+    def __init__(
+        self, base_url: str, *, timeout: float = 60.0, on_unavailable: Callable[[], object] | None = None
+    ) -> None:
         import urllib3
 
+        self._on_unavailable = on_unavailable
         self._pool = urllib3.connection_from_url(
             base_url, maxsize=32, block=False, retries=False, timeout=timeout
         )
@@ -110,6 +122,8 @@ class HttpForwarder:
                 assert_same_host=False,
             )
         except Exception as exc:  # the service is down or broke the connection: as a gateway says it
+            if self._on_unavailable is not None:
+                self._on_unavailable()
             message = f"the service did not answer: {type(exc).__name__}".encode()
             start_response(
                 "502 Bad Gateway", [("Content-Type", "text/plain"), ("Content-Length", str(len(message)))]
