@@ -26,8 +26,10 @@ def dualmode_service(request: pytest.FixtureRequest) -> LocalService | ProcessSe
     """
     if os.environ.get("EXAMPLE_SERVICE_SHAPE") == "process":
         return ProcessService(
-            command=[sys.executable, "-m", "example_service", "--dynamodb-endpoint", "{dynamodb_endpoint}"]
-            + ["--grpc-port", "{grpc_port}", "--http-port", "{http_port}"],
+            command=[
+                *(sys.executable, "-m", "example_service", "--dynamodb-endpoint", "{dynamodb_endpoint}"),
+                *("--grpc-port", "{grpc_port}", "--http-port", "{http_port}"),
+            ],
             ready="json",
         )
     from example_service import SuppressionService
