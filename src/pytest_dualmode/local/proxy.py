@@ -151,3 +151,69 @@ def _stream(answer: Any) -> Iterator[bytes]:
         yield from answer.stream(_CHUNK, decode_content=False)
     finally:
         answer.release_conn()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pytest_dualmode.local.proxy --grpc-backend HOST:PORT --http-backend URL
+    --sigv4-credentials FILE``: the SigV4 front door, standalone, before a running service.
+
+    Serves on 127.0.0.1 (ephemeral ports unless ``--grpc-port``/``--http-port``), prints one JSON line
+    ``{"grpc": "127.0.0.1:PORT", "http": "http://127.0.0.1:PORT"}`` once both accept, and runs until
+    SIGTERM or SIGINT. The credentials file is the one ``python -m example_service --sigv4-credentials``
+    reads: ``{access key id: secret}``.
+    """
+    import argparse
+    import json
+    import signal
+    import threading
+
+    from pytest_dualmode.local.grpc_server import GrpcServer
+    from pytest_dualmode.local.http_server import WsgiServer
+    from pytest_dualmode.sigv4.verifier import SigV4ServerInterceptor, SigV4WsgiMiddleware, Verifier
+
+    parser = argparse.ArgumentParser(prog="python -m pytest_dualmode.local.proxy", description=main.__doc__)
+    parser.add_argument("--grpc-backend", help="HOST:PORT of the service's gRPC API")
+    parser.add_argument("--http-backend", help="base URL of the service's HTTP API")
+    parser.add_argument("--sigv4-credentials", required=True, metavar="FILE", help="JSON {key id: secret}")
+    parser.add_argument("--sigv4-service", default="vpc-lattice-svcs", help="the signed service name")
+    parser.add_argument("--grpc-port", type=int, default=0, help="port to serve gRPC on (0: a free one)")
+    parser.add_argument("--http-port", type=int, default=0, help="port to serve HTTP on (0: a free one)")
+    args = parser.parse_args(argv)
+    if not (args.grpc_backend or args.http_backend):
+        parser.error("give --grpc-backend, --http-backend or both")
+    try:
+        verifier = Verifier.from_credentials_file(args.sigv4_credentials, service=args.sigv4_service)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        parser.error(f"--sigv4-credentials: {exc}")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    parts: list[Any] = []
+    ready: dict[str, str] = {}
+    try:
+        if args.grpc_backend:
+            forwarder = GrpcForwarder(args.grpc_backend)
+            parts.append(forwarder)
+            interceptor = SigV4ServerInterceptor(verifier)
+            grpc_server = GrpcServer([forwarder.register], port=args.grpc_port, interceptors=[interceptor])
+            parts.append(grpc_server.start())
+            ready["grpc"] = grpc_server.address
+        if args.http_backend:
+            http_forwarder = HttpForwarder(args.http_backend)
+            parts.append(http_forwarder)
+            http_server = WsgiServer(
+                SigV4WsgiMiddleware(http_forwarder, verifier), "127.0.0.1", args.http_port
+            )
+            parts.append(http_server.start())
+            ready["http"] = http_server.url
+        print(json.dumps(ready), flush=True)
+        while not stop.wait(1.0):
+            pass
+        return 0
+    finally:
+        for part in reversed(parts):
+            part.stop() if hasattr(part, "stop") else part.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
