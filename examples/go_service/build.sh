@@ -10,17 +10,23 @@ root=$(cd "$here/../.." && pwd)
 out=${1:-$here/bin/suppression-go}
 mkdir -p "$(dirname "$out")"
 out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
-# One build at a time per output (pytest-xdist workers each run the build step; the later ones find
-# Go's build cache warm).
+# One build at a time per output (pytest-xdist workers each run the build step; the later ones find the
+# binary up to date).
 exec 9>"$out.lock"
 flock 9
-gopath=$(mktemp -d)
-trap 'rm -rf "$gopath"' EXIT
+proto_dir="$root/src/example_service/proto"
+# Up to date: nothing newer than the binary among its sources, the proto and this script.
+if [ -x "$out" ] && [ -z "$(find "$here"/*.go "$proto_dir" "$0" -newer "$out" -print -quit)" ]; then
+  exit 0
+fi
+# A fixed GOPATH beside the output, so Go's build cache (keyed by package path) serves the next build.
+gopath=$out.gopath
 pkg=$gopath/src/dualmode.example/gosvc
+rm -rf "$pkg"
 mkdir -p "$pkg/suppressionpb"
 cp "$here"/*.go "$pkg/"
 proto=suppression/v1/suppression.proto
-protoc -I "$root/src/example_service/proto" -I /usr/include \
+protoc -I "$proto_dir" -I /usr/include \
   --go_out="$pkg/suppressionpb" --go_opt=paths=source_relative \
   --go_opt="M$proto=dualmode.example/gosvc/suppressionpb" \
   --go-grpc_out="$pkg/suppressionpb" --go-grpc_opt=paths=source_relative \
