@@ -114,6 +114,25 @@ def test_two(http, dualmode_local_stack):
     assert _wait_gone(pids[0])
 
 
+@pytest.mark.parametrize("ready", ["http:/healthz", "tcp", r"line:READY on (?P<http_port>\d+)"])
+def test_process_readiness_kinds_each_let_the_tests_run(pytester: pytest.Pytester, ready: str) -> None:
+    _project(pytester, "def test_a(http):\n    assert http.get('/x').status_code == 200\n", ready=repr(ready))
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_process_without_sigv4_the_tests_dial_the_process_itself(pytester: pytest.Pytester) -> None:
+    _project(
+        pytester,
+        """
+def test_direct(http, dualmode_http_url, dualmode_local_stack):
+    assert http.get("/x").status_code == 200
+    _, tail = dualmode_local_stack.process_log_tail()  # "... READY on PORT": the port the service bound
+    assert dualmode_http_url == "http://127.0.0.1:" + tail.split()[-1]
+""",
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-sigv4").assert_outcomes(passed=1)
+
+
 def test_process_unsigned_request_is_refused_by_the_front_door(pytester: pytest.Pytester) -> None:
     _project(
         pytester,
