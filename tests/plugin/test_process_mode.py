@@ -302,6 +302,11 @@ def test_process_one_service_per_xdist_worker(pytester: pytest.Pytester) -> None
         ({"command": [sys.executable], "grpc": False, "ready": "grpc-health"}, "has no gRPC API"),
         ({"command": "python -m svc"}, "give the argv as a list of strings"),
         ({"command": [sys.executable], "env": {"X": "{nope}"}}, "unknown placeholder {nope}"),
+        ({"command": [sys.executable], "cwd": "/no/such/dir"}, "no such directory"),
+        (
+            {"command": ["bin/svc"], "build": ["no-such-compiler-dualmode"]},
+            "build 'no-such-compiler-dualmode'",
+        ),
     ],
 )
 def test_process_bad_input_is_refused_with_the_fix(kwargs: dict[str, object], message: str) -> None:
