@@ -14,9 +14,10 @@ Part 1, start to first green (in this process, variants interleaved, order rotat
 For each service (the Go example, and ``python -m example_service``) the figure is the median of the
 per-round ratios plugin / by hand. Target: <= 1.10.
 
-Part 2, suite wall time: ``pytest tests/go_service`` (its build step included: the binary is built first,
-so the step only finds it up to date; that check is timed beside) and the Python example's ``pytest tests/system``
-in-process and in process mode, each a fresh pytest process, printed side by side with tests per second.
+Part 2, suite wall time: ``pytest tests/go_service`` (its build step included: the binary is built
+first, so the step only finds it up to date; that check is timed beside) and the Python example's
+``pytest tests/system`` in-process and in process mode, each a fresh pytest process, printed side by
+side with tests per second.
 
 Run: ``python bench/bench_process.py [--rounds N] [--suite-rounds N]``.
 """
