@@ -56,9 +56,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def go_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Go service, built now (fails, with the compiler's output, when Go or a package is missing)."""
-    out = tmp_path_factory.mktemp("go") / "suppression-go"
+def go_binary() -> Path:
+    """The Go service, built now unless up to date (fails, with the compiler's output, when Go or a
+    package is missing). The same binary the local suite's build step makes (builds are serialised)."""
+    out = GO_SERVICE / "bin" / "suppression-go"
     build = subprocess.run(
         ["bash", str(GO_SERVICE / "build.sh"), str(out)],
         capture_output=True,
