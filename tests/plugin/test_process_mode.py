@@ -331,3 +331,28 @@ def dualmode_service():
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*unknown placeholder {grpc_prot}*"])
     result.stdout.no_fnmatch_line("*AssertionError: ran*")
+
+
+CHILD_DEATH_SIGNAL = (
+    "import ctypes; libc = ctypes.CDLL(None); sig = ctypes.c_int(0); "
+    "libc.prctl(2, ctypes.byref(sig), 0, 0, 0); print(sig.value)"  # PR_GET_PDEATHSIG
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+@pytest.mark.parametrize("setpriv", [True, False], ids=["setpriv", "prctl"])
+def test_process_child_gets_sigkill_as_its_parent_death_signal(
+    setpriv: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from pytest_dualmode.local import process
+
+    if setpriv and shutil.which("setpriv") is None:
+        pytest.fail("util-linux's setpriv is missing: install util-linux (Debian has it in every image)")
+    if not setpriv:
+        monkeypatch.setattr(process.shutil, "which", lambda name: None)
+    argv, preexec = process._die_with_parent([sys.executable, "-c", CHILD_DEATH_SIGNAL])
+    assert (argv[0].endswith("setpriv"), preexec is None) == (setpriv, setpriv)
+    out = subprocess.run(argv, preexec_fn=preexec, capture_output=True, text=True, timeout=30, check=True)
+    assert int(out.stdout) == signal.SIGKILL
