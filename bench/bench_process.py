@@ -9,7 +9,8 @@ Part 1, start to first green (in this process, variants interleaved, order rotat
 - ``by hand``: the same parts written plainly: ``EmbeddedDynamoDB().start()``, two free ports,
   ``subprocess.Popen`` of the same command and environment, the same readiness (a gRPC health
   ``Check`` polled until SERVING for the Go service; the JSON ready line read from the pipe for the
-  Python one), the same two calls, SIGTERM.
+  Python one), then the same two calls on a new channel (a test's own, as ``grpc_channel`` is on the
+  plugin's side), SIGTERM.
 
 For each service (the Go example, and ``python -m example_service``) the figure is the median of the
 per-round ratios plugin / by hand. Target: <= 1.10.
@@ -152,8 +153,10 @@ def by_hand_run(make: Callable[[], Any]) -> float:
                         pass
                     assert time.monotonic() < deadline, "not ready in 30 s"
                     time.sleep(0.02)
-            first_green(channel)
+            client = grpc.insecure_channel(address)  # the tests' own channel, as the plugin's fixture opens
+            first_green(client)
             took = time.perf_counter() - start
+            client.close()
             channel.close()
         finally:
             proc.send_signal(signal.SIGTERM)
