@@ -94,7 +94,8 @@ def dynamodb(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture(scope="session")
 def dualmode_service() -> LocalService:
-    """Override this in conftest.py: return a :class:`pytest_dualmode.LocalService` for local mode.
+    """Override this in conftest.py: return a :class:`pytest_dualmode.LocalService` for local mode (or a
+    :class:`pytest_dualmode.ProcessService` for a service that runs as its own process, in any language).
 
     Example::
 

@@ -1,7 +1,8 @@
 """Process mode through pytester: a small HTTP service script in its own process, started, watched, stopped.
 
 The service (``SERVICE`` below) serves HTTP on ``DUALMODE_HTTP_PORT``, writes its pid to ``PIDFILE``,
-prints what it is told to, exits with code 7 on ``GET /die`` and, with ``IGNORE_TERM``, ignores SIGTERM.
+prints what it is told to, exits with code 7 on ``GET /die``, with ``IGNORE_TERM`` ignores SIGTERM, and with
+``BIND_ZERO`` binds a port of its own choosing (which only its ready lines tell).
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-server = HTTPServer(("127.0.0.1", int(os.environ["DUALMODE_HTTP_PORT"])), Handler)
+port = 0 if os.environ.get("BIND_ZERO") else int(os.environ["DUALMODE_HTTP_PORT"])
+server = HTTPServer(("127.0.0.1", port), Handler)
 print("READY on", server.server_address[1], flush=True)
+print('{"http": "http://127.0.0.1:%d"}' % server.server_address[1], flush=True)
 server.serve_forever()
 """
 
@@ -120,14 +123,25 @@ def test_process_readiness_kinds_each_let_the_tests_run(pytester: pytest.Pyteste
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
+def test_process_json_readiness_skips_json_log_lines(pytester: pytest.Pytester) -> None:
+    _project(
+        pytester,
+        "def test_a(http):\n    assert http.get('/x').status_code == 200\n",
+        # a JSON log line first (braces escaped: not placeholders); the port is only on the ready line
+        env={"SAY": '{{"level": "info", "msg": "booting"}}', "BIND_ZERO": "1"},
+        ready=repr("json"),
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
 def test_process_without_sigv4_the_tests_dial_the_process_itself(pytester: pytest.Pytester) -> None:
     _project(
         pytester,
         """
 def test_direct(http, dualmode_http_url, dualmode_local_stack):
     assert http.get("/x").status_code == 200
-    _, tail = dualmode_local_stack.process_log_tail()  # "... READY on PORT": the port the service bound
-    assert dualmode_http_url == "http://127.0.0.1:" + tail.split()[-1]
+    _, tail = dualmode_local_stack.process_log_tail()  # "READY on PORT": the port the service bound
+    assert dualmode_http_url == "http://127.0.0.1:" + tail.splitlines()[1].split()[-1]
 """,
     )
     pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-sigv4").assert_outcomes(passed=1)

@@ -351,7 +351,10 @@ def _match_json(line: str) -> dict[str, str] | None:
         value = json.loads(text)
     except ValueError:
         return None
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else None
+    # A JSON log line is not a ready line: the ready line names an address the service serves.
+    if not isinstance(value, dict) or not ({"grpc", "http"} & value.keys()):
+        return None
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def _match_line(pattern: re.Pattern[str], line: str) -> dict[str, str] | None:

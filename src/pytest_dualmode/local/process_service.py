@@ -39,7 +39,7 @@ class Ready:
         return {
             "grpc-health": f"a SERVING answer to grpc.health.v1 Check(service={self.arg!r}) on the gRPC port",
             "http": f"a 2xx/3xx answer to GET {self.arg} on the HTTP port",
-            "json": "a JSON object line on its output",
+            "json": 'a JSON object line with a "grpc" or "http" address on its output',
             "line": f"an output line matching {self.arg!r}",
             "tcp": "the ports to accept TCP connections",
         }[self.kind]
@@ -86,8 +86,9 @@ class ProcessService:
     ``grpc_port``/``http_port``: fixed ports instead of picked ones.
     ``ready``: when it is ready: ``"grpc-health[:SERVICE]"`` (the default with gRPC: the standard health
     ``Check`` answers SERVING), ``"http:/PATH"`` (GET answers 2xx/3xx), ``"json"`` (it prints a JSON object
-    line; ``"grpc"``/``"http"`` keys in it give the addresses it bound), ``"line:REGEX"`` (an output line
-    matches; groups named ``grpc_port``/``http_port`` give the ports), ``"tcp"`` (the ports accept).
+    line with a ``"grpc"`` or ``"http"`` key: the addresses it bound; other JSON lines are logs),
+    ``"line:REGEX"`` (an output line matches; groups named ``grpc_port``/``http_port`` give the ports),
+    ``"tcp"`` (the ports accept).
     ``ready_timeout``: seconds to wait for that; ``stop_grace``: seconds between SIGTERM and SIGKILL.
     ``env``: extra environment (values may hold placeholders); ``cwd``: its working directory;
     ``build``: a command run once before the first start (e.g. ``["go", "build", "-o", "bin/svc", "."]``),
