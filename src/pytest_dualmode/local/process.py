@@ -25,7 +25,6 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ from pytest_dualmode.local.dynamodb import FAKE_KEY_ID, FAKE_REGION, FAKE_SECRET
 from pytest_dualmode.local.process_service import ENV_NAMES, ProcessService
 from pytest_dualmode.local.readiness import probe
 
-_PR_SET_PDEATHSIG = 1
 _POLL_S = 0.02  # between readiness probes (a ready line needs no poll: it is an event)
 _BUILDS: dict[tuple[tuple[str, ...], str], None] = {}  # build steps already run in this process
 _BUILD_LOCK = threading.Lock()
@@ -50,29 +48,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
-    """The argv and ``preexec_fn`` that make Linux SIGKILL the child when pytest dies.
+# Sets the parent-death signal, checks pytest did not die before that, and becomes the service.
+_LAUNCHER = (
+    "import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0); "
+    "os.getppid() == int(sys.argv[1]) or os._exit(1); os.execvp(sys.argv[2], sys.argv[2:])"
+)
 
-    util-linux's ``setpriv --pdeathsig`` sets it and execs the command (the signal survives the exec);
-    without setpriv a ``preexec_fn`` calls prctl, which costs a full fork of pytest (about 20 ms for a
-    process with grpc and moto loaded) instead of the vfork subprocess uses otherwise. Elsewhere: neither.
+
+def _die_with_parent(argv: list[str]) -> list[str]:
+    """The argv that makes Linux SIGKILL the service when pytest dies (the signal survives the exec).
+
+    util-linux's ``setpriv --pdeathsig`` sets it and execs the command; without setpriv a small Python
+    launcher calls prctl and execs it. (A ``preexec_fn`` would need a full fork of pytest, about 20 ms
+    with grpc and moto loaded instead of subprocess's vfork, and grpc's fork handlers can abort the
+    child.) Elsewhere than Linux: the command as it is.
     """
     if not sys.platform.startswith("linux"):
-        return argv, None
+        return argv
     setpriv = shutil.which("setpriv")
     if setpriv is not None:
-        return [setpriv, "--pdeathsig", "KILL", "--", *argv], None
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)  # loaded before the fork: the child only calls it
-    parent = os.getpid()
-
-    def preexec() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # pytest died between the fork and the prctl
-            os._exit(1)
-
-    return argv, preexec
+        return [setpriv, "--pdeathsig", "KILL", "--", *argv]
+    return [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), *argv]
 
 
 def run_build(service: ProcessService) -> None:
@@ -179,7 +175,7 @@ class ServiceProcess:
         except ValueError as exc:
             raise ProcessError(str(exc)) from None
         log = self.log_path.open("wb")
-        argv, preexec = _die_with_parent(self.argv())
+        argv = _die_with_parent(self.argv())
         try:
             self.process = subprocess.Popen(
                 argv,
@@ -189,7 +185,6 @@ class ServiceProcess:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=preexec,  # noqa: PLW1509 - the child only calls prctl
             )
         except OSError as exc:
             log.close()
@@ -246,14 +241,15 @@ class ServiceProcess:
                     return
                 code = self.process.poll() if self.process else None
                 if code is not None:
+                    self._drain()
                     raise ProcessError(
                         f"the service process {self.argv()!r} exited with code {code} before it was ready "
                         f"(waiting for {ready.describe()})\n{self.log_excerpt()}"
                     )
                 if time.monotonic() >= deadline:
                     raise ProcessError(
-                        f"the service process {self.argv()!r} was not ready within {timeout:g}s: no "
-                        f"{ready.describe()}; raise ready_timeout or fix the service\n{self.log_excerpt()}"
+                        f"the service process {self.argv()!r} was not ready within {timeout:g}s (waiting for "
+                        f"{ready.describe()}); raise ready_timeout or fix the service\n{self.log_excerpt()}"
                     )
                 if checker is not None:
                     time.sleep(_POLL_S)
@@ -296,6 +292,11 @@ class ServiceProcess:
         heading = f"last {self.service.log_lines} lines of its log ({self.log_path}):"
         return f"{heading}\n{tail}" if tail else f"its log ({self.log_path}) is empty"
 
+    def _drain(self) -> None:
+        """Once it has exited: let the log pump read what it wrote last (bounded), for the log tail."""
+        if self._pump is not None:
+            self._pump.join(2)
+
     def settle(self, timeout: float = 1.0) -> None:
         """After a failed request: give a process that is exiting (its sockets are closed a moment before
         it can be reaped) up to ``timeout`` seconds to end, so the next test sees its exit code."""
@@ -311,6 +312,7 @@ class ServiceProcess:
         code = self.exit_code
         if code is None or self._stopping:
             return None
+        self._drain()
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         return f"the service process {self.argv()!r} {how} during the run\n{self.log_excerpt()}"
 
