@@ -298,9 +298,10 @@ def test_hangs(http):
 def test_process_one_service_per_xdist_worker(pytester: pytest.Pytester) -> None:
     pidfile = _project(
         pytester,
-        "".join(f"def test_{i}(http):\n    assert http.get('/x').status_code == 200\n\n" for i in range(6)),
+        "".join(f"def test_{i}(http):\n    assert http.get('/x').status_code == 200\n\n" for i in range(3)),
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    # --dist each: every worker runs every test, so both surely start their service
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--dist", "each")
     result.assert_outcomes(passed=6)
     pids = {int(p) for p in pidfile.read_text().split()}
     assert len(pids) == 2
