@@ -14,6 +14,7 @@ import pytest
 from pytest_dualmode import fixtures_data as _data
 from pytest_dualmode import settings as _settings
 from pytest_dualmode.fixtures import (
+    STACK_KEY,
     _dualmode_http_adapter,
     dualmode_grpc_addr,
     dualmode_http_url,
@@ -59,6 +60,9 @@ __all__ = [
     "http",
     "http_aio",
 ]
+
+# A test that uses one of these talks to the local service (the closure of its fixtures is checked).
+_SERVICE_FIXTURES = frozenset({"dualmode_grpc_addr", "dualmode_http_url"})
 
 MARKERS = (
     "local_only: run this test only in local mode (skipped against a remote target)",
@@ -206,10 +210,33 @@ def _redact_report(config: pytest.Config, report: pytest.TestReport | pytest.Col
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Redact secrets from every test report (terminal, JUnit XML and Lambda results all read it)."""
+    """Redact secrets from every test report (terminal, JUnit XML and Lambda results all read it); a
+    failing test's report also shows the last lines of a service process's log."""
     report = yield
+    if report.failed:
+        _attach_service_log(item, report)
     _redact_report(item.config, report)
     return report
+
+
+def _attach_service_log(item: pytest.Item, report: pytest.TestReport) -> None:
+    stack = item.config.stash.get(STACK_KEY, None)
+    log = stack.process_log_tail() if stack is not None else None
+    if log is not None:
+        where, tail = log
+        report.sections.append((f"dualmode service log (last lines of {where})", tail or "(empty)"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """Fail a test at once, with the exit code and the log tail, when the service process it talks to has
+    ended during the run (instead of each test waiting out a timeout)."""
+    stack = item.config.stash.get(STACK_KEY, None)
+    if stack is None or not _SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return
+    problem = stack.process_failure()
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
