@@ -7,6 +7,7 @@ loop first uses them, one set per loop, each closed in its own loop (:mod:`pytes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -23,9 +24,13 @@ def make_aio_channel(
     signer: Any = None,
     timeout: float | None = None,
     proxy: bool = True,
+    client_cert: str | None = None,
+    client_key: str | None = None,
+    metadata: Sequence[tuple[str, str]] = (),
 ) -> Any:
     """A ``grpc.aio`` channel to ``address`` that signs every call (see
-    :func:`pytest_dualmode.clients.make_channel`, whose options these are): an
+    :func:`pytest_dualmode.clients.make_channel`, whose options these are, the client certificate and
+    the extra metadata included): an
     :class:`~pytest_dualmode.sigv4.aio_channel.AioSigningChannel`. Close it with ``close_all()``."""
     import grpc
     import grpc.aio
@@ -43,14 +48,22 @@ def make_aio_channel(
             roots = fh.read()
     if tls and authority:
         options.append(("grpc.ssl_target_name_override", authority))
+    key = chain = None
+    if tls and client_cert and client_key:  # read once here: a missing file fails the fixture, not a call
+        with open(client_key, "rb") as fh:
+            key = fh.read()
+        with open(client_cert, "rb") as fh:
+            chain = fh.read()
 
     def open_channel() -> grpc.aio.Channel:
         if tls:
-            credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=roots, private_key=key, certificate_chain=chain
+            )
             return grpc.aio.secure_channel(address, credentials, options)
         return grpc.aio.insecure_channel(address, options)
 
-    return AioSigningChannel(open_channel, signer, authority or address, timeout=timeout)
+    return AioSigningChannel(open_channel, signer, authority or address, timeout=timeout, metadata=metadata)
 
 
 class PerLoopTransport(httpx.AsyncBaseTransport):
@@ -82,9 +95,10 @@ def async_http_client(
     transport: httpx.AsyncBaseTransport,
     timeout: float | None,
     trust_env: bool,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` bound to ``base_url`` that signs every request with ``signer`` (None:
-    unsigned), over ``transport``."""
+    unsigned), over ``transport``, sending ``headers`` with each (``--header``)."""
     auth = None
     event_hooks: dict[str, list[Any]] = {}
     if signer is not None:
@@ -99,4 +113,5 @@ def async_http_client(
         transport=transport,
         timeout=timeout,
         trust_env=trust_env,
+        headers=list(headers),
     )

@@ -19,22 +19,24 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def grpc_aio_channel(dualmode_grpc_addr: str, dualmode_target: Target, dualmode_signer: Any) -> Iterator[Any]:
     """A ``grpc.aio`` channel to the service, signing every call of all four kinds like ``grpc_channel``
-    (TLS remotely unless ``--grpc-plaintext``).
+    (TLS remotely unless ``--grpc-plaintext``, with the client certificate and CA of ``--tls-*``, and the
+    ``--header`` values as metadata of every call).
 
     Use it in async tests: ``await MyStub(grpc_aio_channel).Get(request)``. Each event loop gets its own
     connection, closed when that loop ends, so any loop scope works.
     """
     from pytest_dualmode.aio_clients import make_aio_channel
+    from pytest_dualmode.fronted import tls_and_headers
 
     s = dualmode_target.settings
     channel = make_aio_channel(
         dualmode_grpc_addr,
         tls=dualmode_target.grpc_tls,
-        ca_file=s.grpc_ca_file,
         authority=s.grpc_authority if dualmode_target.is_remote else None,
         signer=dualmode_signer,
         timeout=s.request_timeout,
         proxy=dualmode_target.is_remote,  # loopback never goes through a proxy
+        **tls_and_headers(s, remote=dualmode_target.is_remote),  # mTLS, CA and --header, as grpc_channel
     )
     try:
         yield channel
@@ -46,8 +48,11 @@ def grpc_aio_channel(dualmode_grpc_addr: str, dualmode_target: Target, dualmode_
 def _dualmode_http_aio_transport(dualmode_target: Target) -> Iterator[Any]:
     """The connection pools shared by every ``http_aio`` client (one per event loop)."""
     from pytest_dualmode.aio_clients import PerLoopTransport
+    from pytest_dualmode.fronted import ssl_context
 
-    transport = PerLoopTransport(trust_env=dualmode_target.is_remote)
+    remote = dualmode_target.is_remote
+    verify = ssl_context(dualmode_target.settings, remote=remote)  # the CA and client cert of --tls-*
+    transport = PerLoopTransport(trust_env=remote, verify=verify)
     try:
         yield transport
     finally:
@@ -58,7 +63,8 @@ def _dualmode_http_aio_transport(dualmode_target: Target) -> Iterator[Any]:
 def http_aio(
     dualmode_http_url: str, dualmode_target: Target, dualmode_signer: Any, _dualmode_http_aio_transport: Any
 ) -> Any:
-    """An ``httpx.AsyncClient`` bound to the service's base URL, signing every request (like ``http``).
+    """An ``httpx.AsyncClient`` bound to the service's base URL, signing every request (like ``http``,
+    with the same ``--header`` values and, remotely, the client certificate and CA of ``--tls-*``).
 
     Use it in async tests: ``(await http_aio.get("/v1/items")).status_code``. Each test gets a fresh
     client (headers and cookies do not leak) over connection pools kept per event loop.
@@ -71,4 +77,5 @@ def http_aio(
         transport=_dualmode_http_aio_transport,
         timeout=dualmode_target.settings.request_timeout,
         trust_env=dualmode_target.is_remote,
+        headers=dualmode_target.settings.header,  # --header values, as on ``http``
     )

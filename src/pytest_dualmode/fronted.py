@@ -1,7 +1,8 @@
 """What a fronted service (Envoy with mTLS, API Gateway with API keys) needs from the clients.
 
-Shared by the ``grpc_channel`` and ``http`` fixtures and by ``--preflight``: the client certificate and
-CA of ``--tls-client-cert``/``--tls-client-key``/``--tls-ca-file``, and the ``--header`` values.
+Shared by the ``grpc_channel``, ``http``, ``grpc_aio_channel`` and ``http_aio`` fixtures and by
+``--preflight``: the client certificate and CA of ``--tls-client-cert``/``--tls-client-key``/
+``--tls-ca-file``, and the ``--header`` values.
 """
 
 from __future__ import annotations
@@ -33,6 +34,20 @@ def configure_session(session: Any, s: Settings, *, remote: bool) -> None:
         session.cert = (s.tls_client_cert, s.tls_client_key)
     if remote and s.tls_ca_file:
         session.verify = s.tls_ca_file
+
+
+def ssl_context(s: Settings, *, remote: bool) -> Any:
+    """The ``ssl.SSLContext`` for an ``httpx`` client (``verify=``): the CA of ``--tls-ca-file`` and the
+    client certificate, as :func:`configure_session` sets them on ``requests``; ``True`` (the default
+    trust store) when neither is set or the run is local."""
+    if not remote or not (s.tls_ca_file or (s.tls_client_cert and s.tls_client_key)):
+        return True
+    import ssl
+
+    context = ssl.create_default_context(cafile=s.tls_ca_file)
+    if s.tls_client_cert and s.tls_client_key:
+        context.load_cert_chain(s.tls_client_cert, s.tls_client_key)
+    return context
 
 
 def secret_header_values(s: Settings) -> list[str]:

@@ -55,10 +55,13 @@ class _AioMulticallable:
         if channel is not self._channel:
             self._inner = getattr(channel, self._kind)(self._method, **self._kwargs)
             self._channel = channel
+        metadata = self._metadata(metadata)
+        if self._owner._extra:  # --header values, after the signature as the sync channel adds them
+            metadata = (*(metadata or ()), *self._owner._extra)
         return self._inner(
             request,
             timeout=self._timeout if timeout is None else timeout,
-            metadata=self._metadata(metadata),
+            metadata=metadata,
             credentials=credentials,
             wait_for_ready=wait_for_ready,
             compression=compression,
@@ -110,7 +113,7 @@ class AioSigningChannel(grpc.aio.Channel):
     ``open_channel()`` makes a real ``grpc.aio`` channel; it is called once per running event loop,
     and each is closed in its loop (when the loop ends, or at :meth:`close_all`). With
     ``signer=None`` nothing is signed; ``timeout`` (seconds) is the deadline of every call made
-    without one.
+    without one; ``metadata`` is added to every call (``--header``: an API key).
     """
 
     def __init__(
@@ -120,12 +123,14 @@ class AioSigningChannel(grpc.aio.Channel):
         authority: str,
         *,
         timeout: float | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
         if signer is not None and not authority:
             raise ValueError("a gRPC authority (HOST:PORT the channel talks to) is needed to sign calls")
         self._signer = signer
         self._authority = authority
         self._timeout = timeout
+        self._extra = tuple(metadata)
         self._channels = PerLoop(open_channel, lambda channel: channel.close(), what="grpc_aio_channel")
 
     def __repr__(self) -> str:
