@@ -12,6 +12,9 @@ Part 1, start to first green (in this process, variants interleaved, order rotat
   Python one), then the same two calls on a new channel (a test's own, as ``grpc_channel`` is on the
   plugin's side), SIGTERM.
 
+Both variants create the Go service's table from its template first (it creates none), as
+``--dynamodb-tables`` does.
+
 For each service (the Go example, and ``python -m example_service``) the figure is the median of the
 per-round ratios plugin / by hand. Target: <= 1.10.
 
@@ -42,7 +45,16 @@ from benchlib import clean_env, machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 GO_BINARY = ROOT / "examples" / "go_service" / "bin" / "suppression-go"
+GO_TABLES = ROOT / "examples" / "go_service" / "tables.yaml"
 TARGET = 1.10
+
+
+def create_go_table(client: Any) -> None:
+    """The Go service's table, from its template (the service creates none); the same in both variants."""
+    from pytest_dualmode.tables import load_file
+    from pytest_dualmode.tables.local import create_tables
+
+    create_tables(client, load_file(str(GO_TABLES), "us-east-1"))
 
 
 def go_service() -> Any:
@@ -85,7 +97,7 @@ def plugin_run(make: Callable[[], Any], sigv4: bool = False) -> float:
     from pytest_dualmode.local.stack import LocalStack
 
     start = time.perf_counter()
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"on_dynamodb_ready": create_go_table}  # as --dynamodb-tables does
     signer = None
     if sigv4:
         from botocore.credentials import Credentials
@@ -123,6 +135,7 @@ def by_hand_run(make: Callable[[], Any]) -> float:
     start = time.perf_counter()
     ddb = EmbeddedDynamoDB().start()
     try:
+        create_go_table(ddb.client())
         grpc_port, http_port = free_port(), free_port()
         values = {"grpc_port": grpc_port, "http_port": http_port, "dynamodb_endpoint": ddb.url}
         env = {**os.environ, "AWS_ACCESS_KEY_ID": FAKE_KEY_ID, "AWS_SECRET_ACCESS_KEY": FAKE_SECRET}

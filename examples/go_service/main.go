@@ -2,7 +2,10 @@
 // with a gRPC API (suppression.v1.SuppressionService, plus gRPC health) and an HTTP JSON API, over
 // DynamoDB through aws-sdk-go.
 //
-//	suppression-go -dynamodb-endpoint URL -grpc-port N -http-port M
+//	suppression-go -dynamodb-endpoint URL -grpc-port N -http-port M [-table NAME]
+//
+// Its table (default suppressions-go) must exist: tables.yaml, the service's CloudFormation template,
+// declares it, and the service only checks it at start.
 //
 // Once both ports are bound it prints one JSON line with the addresses
 // ({"grpc": "127.0.0.1:PORT", "http": "http://127.0.0.1:PORT"}); on SIGTERM or SIGINT it stops
@@ -43,7 +46,7 @@ func run() int {
 	grpcPort := flag.Int("grpc-port", 0, "gRPC port (0 picks a free port)")
 	httpPort := flag.Int("http-port", 0, "HTTP port (0 picks a free port)")
 	endpoint := flag.String("dynamodb-endpoint", os.Getenv("DYNAMODB_ENDPOINT"), "DynamoDB endpoint URL (default: AWS)")
-	table := flag.String("table", "suppressions", "DynamoDB table, created when missing")
+	table := flag.String("table", "suppressions-go", "DynamoDB table (declared in tables.yaml; not created here)")
 	flag.Parse()
 
 	store, err := NewStore(*endpoint, *table)

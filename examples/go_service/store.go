@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -68,7 +69,8 @@ type Store struct {
 	table string
 }
 
-// NewStore connects to DynamoDB (endpoint may be empty for AWS) and creates the table when missing.
+// NewStore connects to DynamoDB (endpoint may be empty for AWS) and checks the table: the service
+// creates no table, its CloudFormation template (tables.yaml) declares it.
 func NewStore(endpoint, table string) (*Store, error) {
 	cfg := aws.NewConfig().WithMaxRetries(3)
 	if endpoint != "" {
@@ -79,34 +81,29 @@ func NewStore(endpoint, table string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: dynamodb.New(sess), table: table}
-	return s, s.ensureTable()
+	return s, s.checkTable()
 }
 
-func (s *Store) ensureTable() error {
-	_, err := s.db.DescribeTable(&dynamodb.DescribeTableInput{TableName: aws.String(s.table)})
-	if err == nil {
-		return nil
-	}
+// checkTable fails unless the table exists with the keys this store reads and writes.
+func (s *Store) checkTable() error {
+	out, err := s.db.DescribeTable(&dynamodb.DescribeTableInput{TableName: aws.String(s.table)})
 	var aerr awserr.Error
-	if !errors.As(err, &aerr) || aerr.Code() != dynamodb.ErrCodeResourceNotFoundException {
+	if errors.As(err, &aerr) && aerr.Code() == dynamodb.ErrCodeResourceNotFoundException {
+		return fmt.Errorf("table %q does not exist: create it from tables.yaml (its CloudFormation "+
+			"template; in tests: --dynamodb-tables tables.yaml)", s.table)
+	}
+	if err != nil {
 		return err
 	}
-	_, err = s.db.CreateTable(&dynamodb.CreateTableInput{
-		TableName:   aws.String(s.table),
-		BillingMode: aws.String(dynamodb.BillingModePayPerRequest),
-		AttributeDefinitions: []*dynamodb.AttributeDefinition{
-			{AttributeName: aws.String("account_id"), AttributeType: aws.String("S")},
-			{AttributeName: aws.String("email"), AttributeType: aws.String("S")},
-		},
-		KeySchema: []*dynamodb.KeySchemaElement{
-			{AttributeName: aws.String("account_id"), KeyType: aws.String("HASH")},
-			{AttributeName: aws.String("email"), KeyType: aws.String("RANGE")},
-		},
-	})
-	if err != nil && (!errors.As(err, &aerr) || aerr.Code() != dynamodb.ErrCodeResourceInUseException) {
-		return err
+	keys := map[string]string{}
+	for _, k := range out.Table.KeySchema {
+		keys[aws.StringValue(k.AttributeName)] = aws.StringValue(k.KeyType)
 	}
-	return s.db.WaitUntilTableExists(&dynamodb.DescribeTableInput{TableName: aws.String(s.table)})
+	if len(keys) != 2 || keys["account_id"] != dynamodb.KeyTypeHash || keys["email"] != dynamodb.KeyTypeRange {
+		return fmt.Errorf("table %q has keys %v, not account_id (HASH) and email (RANGE) as tables.yaml declares",
+			s.table, keys)
+	}
+	return nil
 }
 
 func key(account, email string) map[string]*dynamodb.AttributeValue {

@@ -1,8 +1,10 @@
 """The Go example's suite (tests/go_service) in the two modes beside local: remote and packaged in Lambda.
 
-The Go binary runs standalone on moto's DynamoDB server, behind the plugin's SigV4 front door run as a
-standalone reverse proxy (``python -m pytest_dualmode.local.proxy``): the Go service itself verifies
-nothing, as a service behind VPC Lattice's IAM auth does not. Then (b) ``pytest --addr/--http-addr``
+The Go binary runs standalone on moto's DynamoDB server (its table created there from its template,
+``examples/go_service/tables.yaml``, with the plugin's tables module: the service creates none),
+behind the plugin's SigV4 front door run as a standalone reverse proxy
+(``python -m pytest_dualmode.local.proxy``): the Go service itself verifies nothing, as a service
+behind VPC Lattice's IAM auth does not. Then (b) ``pytest --addr/--http-addr``
 runs the suite against the proxy, signed with the right key (passes) and a wrong one (refused), and
 (c) ``dualmode package`` + ``dualmode invoke --emulate`` run it from emulated Lambda functions.
 A missing Go toolchain fails the build fixture with the build's output: never a skip.
@@ -29,6 +31,7 @@ from pytest_dualmode.cli.package import PackageOptions, build_package
 ROOT = Path(__file__).resolve().parents[2]
 GO_TESTS = ROOT / "tests" / "go_service"
 GO_SERVICE = ROOT / "examples" / "go_service"
+GO_TABLES = GO_SERVICE / "tables.yaml"
 KEY_ID, SECRET = "AKIDGOEXAMPLETEST001", "go-example-test-secret-not-real-01"
 
 
@@ -72,6 +75,36 @@ def go_binary() -> Path:
     return out
 
 
+def _create_tables_from_template(endpoint: str) -> None:
+    """Create the tables of the Go example's template on ``endpoint``, as its stack would."""
+    import boto3
+
+    from pytest_dualmode.tables import load_file
+    from pytest_dualmode.tables.local import create_tables
+
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    create_tables(client, load_file(str(GO_TABLES), "us-east-1"))
+
+
+def _refused_without_its_table(go_binary: Path, env: dict[str, str]) -> str:
+    """The Go binary's exit and error output on a table the template did not create (it must not start)."""
+    run = subprocess.run(
+        [str(go_binary), "-table", "not-from-the-template"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return f"exit {run.returncode}: {run.stdout}{run.stderr}"
+
+
 @pytest.fixture(scope="module")
 def go_behind_front_door(
     go_binary: Path, tmp_path_factory: pytest.TempPathFactory
@@ -89,6 +122,8 @@ def go_behind_front_door(
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     env.update(AWS_REGION="us-east-1", DYNAMODB_ENDPOINT=f"http://{host}:{port}")
     env.pop("AWS_SESSION_TOKEN", None)
+    _create_tables_from_template(env["DYNAMODB_ENDPOINT"])
+    missing = _refused_without_its_table(go_binary, env)
     creds = tmp_path_factory.mktemp("front") / "creds.json"
     creds.write_text(json.dumps({KEY_ID: SECRET}))
     service, addresses = _start([str(go_binary)], env, "the Go service")
@@ -97,7 +132,7 @@ def go_behind_front_door(
         command += ["--grpc-backend", addresses["grpc"], "--http-backend", addresses["http"]]
         proxy, front = _start(command, dict(os.environ), "the front door")
         try:
-            yield front
+            yield {**front, "without_table": missing}
         finally:
             _stop(proxy)
     finally:
@@ -135,8 +170,18 @@ def test_go_suite_runs_remotely_signed_against_the_standalone_binary(remote_env:
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "local_only: skipped against a remote target" in run.stdout
     counts = dict((noun, int(n)) for n, noun in re.findall(r"(\d+) (passed|skipped)", run.stdout))
-    assert counts.get("passed", 0) >= 9 and counts.get("skipped") == 2, run.stdout[-2000:]  # 2 local_only
+    assert counts.get("passed", 0) >= 9 and counts.get("skipped") == 3, run.stdout[-2000:]  # 3 local_only
     assert SECRET not in run.stdout + run.stderr
+
+
+def test_go_standalone_service_uses_the_table_its_template_declares(
+    go_behind_front_door: dict[str, str],
+) -> None:
+    # It started on the table made from tables.yaml (the other tests run against it); without one it
+    # refuses to start, naming the table and the template, and creates nothing.
+    missing = go_behind_front_door["without_table"]
+    assert missing.startswith("exit 1: ") and 'table "not-from-the-template" does not exist' in missing
+    assert "tables.yaml" in missing
 
 
 def test_go_suite_with_a_wrong_secret_is_refused_remotely(remote_env: dict[str, str]) -> None:

@@ -2,9 +2,12 @@
 
 Locally the plugin builds the Go service (``examples/go_service/build.sh``, once per pytest process),
 starts it on free ports against the embedded DynamoDB, waits for its gRPC health check, and puts the
-SigV4 front door in front of it. A missing Go toolchain fails the build step, with the compiler's
-output, in every test that needs the service: never a skip. Remotely (``--addr``/``--http-addr``) the
-same tests talk to a running instance. The Python stubs of the shared proto are the client.
+SigV4 front door in front of it. The service creates no table: ``dualmode_dynamodb_tables`` (the ini)
+names its CloudFormation template, ``examples/go_service/tables.yaml``, and the plugin creates the table
+from it as the embedded DynamoDB starts, before the service does. A missing Go toolchain fails the
+build step, with the compiler's output, in every test that needs the service: never a skip. Remotely
+(``--addr``/``--http-addr``) the same tests talk to a running instance. The Python stubs of the shared
+proto are the client.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ import pytest
 
 from example_service.gen.suppression.v1 import suppression_pb2 as pb
 
+TABLE = "suppressions-go"  # examples/go_service/tables.yaml's
+
 
 def test_go_grpc_add_get_delete(stub: Any, account: str) -> None:
     added = stub.Add(pb.AddRequest(account_id=account, email="Ann@Example.com", reason="bounce"))
@@ -108,10 +110,23 @@ def test_go_grpc_and_http_share_one_store(stub: Any, http: Any, account: str) ->
 
 
 @pytest.mark.local_only
+def test_go_table_comes_from_its_template(
+    dynamodb: Any, dualmode_settings: Any, stub: Any, account: str
+) -> None:
+    # The Go service creates no table: --dynamodb-tables (the ini) made it from the template, whose
+    # stream (which only the template declares) it has.
+    assert any(path.endswith("go_service/tables.yaml") for path in dualmode_settings.dynamodb_tables)
+    stub.Add(pb.AddRequest(account_id=account, email="t@example.com"))  # the service is up, on that table
+    table = dynamodb.describe_table(TableName=TABLE)["Table"]
+    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+@pytest.mark.local_only
 def test_go_service_writes_the_embedded_dynamodb(stub: Any, dynamodb: Any, account: str) -> None:
     stub.Add(pb.AddRequest(account_id=account, email="z@example.com"))
     item = dynamodb.get_item(
-        TableName="suppressions", Key={"account_id": {"S": account}, "email": {"S": "z@example.com"}}
+        TableName=TABLE, Key={"account_id": {"S": account}, "email": {"S": "z@example.com"}}
     )["Item"]
     assert item["created_at_ms"]["N"].isdigit()
 
