@@ -202,4 +202,3 @@ func exportHTTP(w http.ResponseWriter, store *Store, account string) {
 	enc := json.NewEncoder(w)
 	_ = store.Export(account, func(r Suppression) error { return enc.Encode(toJSON(r)) })
 }
-
