@@ -13,9 +13,9 @@ from pytest_dualmode.aws_lambda import junit
 from pytest_dualmode.aws_lambda.deadline import Deadline, DeadlineInterrupt, HardStop
 from pytest_dualmode.aws_lambda.environment import plugin_args
 from pytest_dualmode.aws_lambda.recorder import Selection, cut
-from pytest_dualmode.aws_lambda.redaction import RedactingStream, Redactor
 from pytest_dualmode.aws_lambda.result import fit
-from pytest_dualmode.sigv4.redact import MASK as MARK
+from pytest_dualmode.redaction import MASK as MARK
+from pytest_dualmode.redaction import RedactingStream, Redactor
 
 
 @pytest.mark.parametrize(

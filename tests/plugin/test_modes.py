@@ -282,7 +282,7 @@ def test_local_mode_forces_fake_credentials(
     monkeypatch.setenv("AWS_PROFILE", "production")
     pytester.makepyfile("""
         import os
-        def test_env():
+        def test_env(dualmode_target):
             assert os.environ["AWS_ACCESS_KEY_ID"] != "AKIDREALLOOKING"
             assert "AWS_PROFILE" not in os.environ
             assert os.environ["AWS_EC2_METADATA_DISABLED"] == "true"

@@ -6,7 +6,6 @@
   and :func:`client_interceptors` put it on gRPC.
 - :class:`Verifier` checks signatures like an IAM-auth front door; :class:`SigV4WsgiMiddleware`
   and :class:`SigV4ServerInterceptor` put it before a WSGI app and a gRPC server.
-- :func:`redact` masks signatures, tokens and secrets in text bound for output.
 
 Importing this package imports neither grpc nor botocore nor requests: names that need them load on use.
 """
@@ -16,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pytest_dualmode import lazy_getattr
-from pytest_dualmode.sigv4.redact import redact
 from pytest_dualmode.sigv4.signer import SAFE_HEADERS, Signer, preset_signs_payload
 from pytest_dualmode.sigv4.verifier import (
     CredentialsFileError,
@@ -52,7 +50,6 @@ __all__ = [
     "build_signer",
     "client_interceptors",
     "preset_signs_payload",
-    "redact",
     "signing_channel",
 ]
 

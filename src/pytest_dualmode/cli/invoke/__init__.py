@@ -19,8 +19,8 @@ from typing import Any
 from pytest_dualmode.cli import CliError
 from pytest_dualmode.cli.invoke.backend import Backend
 from pytest_dualmode.cli.invoke.fanout import Backoff, ShardRun, invoke_with_backoff, run_all
-from pytest_dualmode.cli.invoke.redact import redact
 from pytest_dualmode.cli.invoke.shard import Plan, auto_shard_count, load_durations, plan_shards
+from pytest_dualmode.redaction import redact_local as redact
 
 DEFAULT_MAX_CONCURRENCY = 32
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pytest_dualmode.cli import CliError
-from pytest_dualmode.cli.invoke.redact import redact
+from pytest_dualmode.redaction import redact_local as redact
 
 RESULT_SCHEMA = "pytest-dualmode.result/1"
 # the read timeout waits this much longer than the function may run, so Lambda reports its own timeout
