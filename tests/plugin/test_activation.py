@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from pytest_dualmode.local.fake_aws import FAKE_KEY_ID
+
 # A test that reports the AWS environment it sees, as one line on stdout (run with -s).
 ENV_PROBE = """
 import json, os
@@ -47,7 +49,7 @@ def _untouched(seen: dict[str, Any]) -> bool:
 def _faked(seen: dict[str, Any]) -> bool:
     return (
         seen["AWS_PROFILE"] is None
-        and seen["AWS_ACCESS_KEY_ID"] == "AKIDLOCALDUALMODE000"
+        and seen["AWS_ACCESS_KEY_ID"] == FAKE_KEY_ID
         and seen["AWS_CONFIG_FILE"] == os.devnull
         and seen["NO_PROXY"] == "internal.example,127.0.0.1,localhost,::1"
     )
