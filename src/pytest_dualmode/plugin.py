@@ -93,8 +93,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Activate the run if a test uses a dualmode fixture; skip tests whose markers exclude this mode,
     with a reason that says how to run them."""
+    was_active = activation.is_active(config)
     activation.after_collection(config, items)
     s = activation.active_settings(config)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if s is not None and not was_active and reporter is not None and config.get_verbosity() >= 0:
+        for line in pytest_report_header(config):  # the header was written before this was known
+            reporter.write_line(line)
     # A run that does not use dualmode is a local one.
     is_remote = s is not None and s.is_remote
     destructive_ok = s is not None and s.allow_destructive

@@ -105,6 +105,8 @@ def test_a_test_using_a_dualmode_fixture_fakes_the_environment_for_the_whole_run
     result.assert_outcomes(passed=2)
     (seen,) = _seen(result)
     assert _faked(seen), seen
+    # Known only after collection, the run's dualmode line comes after the header, before any test.
+    result.stdout.fnmatch_lines(["dualmode: local, dynamodb embedded (moto)*", "collected 2 items"])
 
 
 def test_a_fixture_asked_for_at_run_time_fakes_the_environment_before_it_runs(
