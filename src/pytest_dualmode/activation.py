@@ -6,7 +6,7 @@ never use it. It stays out of their way: a run **uses dualmode** when
 1. it sets any dualmode option (command line, ``DUALMODE_*`` variable or ``dualmode_*`` ini key), other
    than an on/off option set to off: ``--dualmode`` (``DUALMODE_ENABLED=1``, ini ``dualmode_enabled =
    true``) says so explicitly, and a remote target (``--addr`` / ``--http-addr``) always does;
-2. a conftest.py (or plugin) defines a ``dualmode_service`` fixture; or
+2. a conftest.py (or plugin) defines a ``dualmode_service`` fixture (``def dualmode_service``); or
 3. a collected test uses one of the plugin's fixtures (``grpc_channel``, ``http``, ``dynamodb``,
    ``dynamodb_endpoint``, ``dualmode_*``), directly or through other fixtures. A project's own fixture
    that happens to have the same name does not count.
@@ -17,17 +17,22 @@ session start. A bad ``DUALMODE_*`` value (an option set, so a run that uses dua
 before any test; ``--help``, ``--version``, ``--fixtures`` and ``--markers`` never look at the settings.
 
 It does so as soon as it knows, and always before the first of its fixtures runs: at ``pytest_configure``
-for 1 (and for 2 when the conftest is one pytest loads at start, next to the tests or above them); when
-the conftest is loaded for 2 (before the test modules beside and below it are imported); after
-collection for 3 (before any test or fixture runs). As a last resort each fixture activates the run when
-it is set up (a test that calls ``request.getfixturevalue("http")``). The environment is given back as it
-was at ``pytest_unconfigure``: the Lambda handler runs many sessions in one process.
+for 1 (and for 2 when the conftest is one pytest loads at start, next to the tests or above them); for 2
+deeper in the tree, when collection reaches its directory, just before that conftest.py is imported (its
+text is read first), so what it and the modules beside and below it do on import runs in the fake
+environment; after collection for 3 (before any test or fixture runs). As a last resort each fixture
+activates the run when it is set up (a test that calls ``request.getfixturevalue("http")``). Only a
+conftest.py that pytest loads at start is imported before any plugin's ``pytest_configure``, so before
+the fake environment: code of its that must see it belongs in a fixture. The environment is given back as
+it was at ``pytest_unconfigure``: the Lambda handler runs many sessions in one process.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import types
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,6 +64,7 @@ _UNSET_IN_LOCAL = (
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
 _FIXTURES_MODULE = "pytest_dualmode.fixtures"
+_DEFINES_SERVICE = re.compile(r"^\s*(?:async\s+)?def\s+dualmode_service\b", re.MULTILINE)
 
 
 class _State:
@@ -89,13 +95,26 @@ def _informational(config: pytest.Config) -> bool:
 
 
 class _ConftestWatch:
-    """Activates the run when a conftest.py (or plugin) that defines ``dualmode_service`` is registered.
+    """Activates the run when a conftest.py (or plugin) that defines ``dualmode_service`` is found.
 
-    pytest calls ``pytest_plugin_registered`` for the plugins registered before this one too.
+    pytest calls ``pytest_plugin_registered`` for the plugins registered before this one too. A conftest.py
+    met during collection is also read before pytest imports it, so that the code it runs on import sees
+    the fake environment too.
     """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+
+    def pytest_collect_directory(self, path: Path) -> None:
+        """Before a directory's conftest.py is imported: activate the run if its text defines the fixture."""
+        if is_active(self.config):
+            return
+        try:
+            text = (path / "conftest.py").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return
+        if _DEFINES_SERVICE.search(text):
+            activate(self.config, f"{path / 'conftest.py'} defines dualmode_service")
 
     def pytest_plugin_registered(self, plugin: Any, plugin_name: str) -> None:
         """Note a module (not the plugin's own) that defines ``dualmode_service``."""

@@ -130,16 +130,19 @@ def test_a_fixture_asked_for_at_run_time_fakes_the_environment_before_it_runs(
 def test_a_conftest_defining_dualmode_service_fakes_the_environment_before_its_tests_are_imported(
     pytester: pytest.Pytester, real_env: dict[str, str]
 ) -> None:
-    # Not a conftest pytest loads at start: it is found while collecting sub/, before sub's test modules.
+    # Not a conftest pytest loads at start: it is found while collecting sub/. Both it and the test module
+    # beside it see the fake environment while they are imported.
     pytester.mkpydir("sub")
     (pytester.path / "sub" / "conftest.py").write_text(
-        "import pytest\n@pytest.fixture(scope='session')\ndef dualmode_service():\n    raise AssertionError\n"
+        "import os, pytest\nSAW = os.environ.get('AWS_PROFILE')\n"
+        "@pytest.fixture\ndef conftest_saw():\n    return SAW\n"
+        "@pytest.fixture(scope='session')\ndef dualmode_service():\n    raise AssertionError\n"
     )
     (pytester.path / "sub" / "test_import_time.py").write_text(
         "import os\nAT_IMPORT = os.environ.get('AWS_PROFILE')\n"
-        "def test_import_time():\n    assert AT_IMPORT is None, AT_IMPORT\n"
+        "def test_import_time(conftest_saw):\n    assert (conftest_saw, AT_IMPORT) == (None, None)\n"
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "sub")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
 
 
