@@ -1,8 +1,10 @@
-"""GET throughput of the example service's HTTP API: the plugin's keep-alive ``WsgiServer`` vs werkzeug.
+"""GET throughput of the example service's HTTP API: the plugin's ``WsgiServer``, waitress, cheroot, werkzeug.
 
-Both servers serve the same ``SuppressionService.wsgi_app`` in this process, on 127.0.0.1:
+Every server serves the same ``SuppressionService.wsgi_app`` in this process, on 127.0.0.1:
 
 - ``WsgiServer``: the local stack's HTTP server (HTTP/1.1 keep-alive, no access log);
+- ``waitress``: ``waitress.server.create_server`` as stock (4 worker threads, keep-alive);
+- ``cheroot``: ``cheroot.wsgi.Server`` as stock (10 worker threads, keep-alive);
 - ``werkzeug``: ``werkzeug.serving.make_server(..., threaded=True)``, werkzeug's development server
   as stock: it answers ``Connection: close`` and logs one line per request (kept, but written to
   os.devnull so the terminal stays readable).
@@ -12,9 +14,9 @@ Client threads, each with its own ``requests.Session`` set up as the plugin's ``
 local mode (keep-alive when the server allows, the environment's proxy settings not read),
 ``GET /v1/suppressions/{account}/{email}`` of one seeded item; every answer must be 200. Each round
 is bounded by a request count and a time limit; rounds alternate the servers, and the ratio is the
-median of the per-round ratios. The clients share the process (and the GIL) with the server, as
-tests do in local mode. Two shapes of client are measured, and the target (>= 1.5x werkzeug) is
-read on both:
+median of the per-round ratios (against werkzeug, and the maintained servers against
+``WsgiServer``). The clients share the process (and the GIL) with the server, as tests do in local
+mode. Two shapes of client are measured, and the target (>= 1.5x werkzeug) is read on both:
 
 - **1 client thread**: one request at a time, which is how a test suite drives the local stack
   (pytest runs one test at a time; each pytest-xdist worker has its own stack);
@@ -28,7 +30,7 @@ measured around each client's loop and around each app call), and the rest of th
 is the server's. From the split the script prints the ceiling: the ratio against werkzeug that a
 server costing no CPU at all would reach with this app and these clients.
 
-Run: ``python bench/bench_http_server.py [--rounds N] [--requests N] [--threads 1,4]``.
+Run: ``python bench/bench_http_server.py [--rounds N] [--requests N] [--threads 1,4] [--skip-trivial]``.
 """
 
 from __future__ import annotations
@@ -104,6 +106,46 @@ def wsgi_server(app: Any) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def waitress_server(app: Any) -> Iterator[str]:
+    """waitress (``create_server`` on 127.0.0.1, port 0, its default 4 threads) serving ``app``."""
+    from waitress.server import create_server
+
+    # waitress warns on every request that waits for a free thread; the figures say as much.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    server = create_server(app, host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.effective_port), timeout=5):
+            pass
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        # Close every channel in the loop's own thread: the loop ends when its map is empty.
+        server.trigger.pull_trigger(lambda: [d.close() for d in list(server._map.values())])
+        thread.join(5)
+        server.task_dispatcher.shutdown(timeout=5)
+
+
+@contextlib.contextmanager
+def cheroot_server(app: Any) -> Iterator[str]:
+    """cheroot's WSGI server (``cheroot.wsgi.Server``, its default 10 threads) serving ``app``."""
+    from cheroot.wsgi import Server
+
+    server = Server(("127.0.0.1", 0), app)
+    server.prepare()  # binds here
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        port = server.bind_addr[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        thread.join(5)
 
 
 @contextlib.contextmanager
@@ -246,25 +288,35 @@ def clients(threads: int) -> str:
     return f"{threads} client thread{'s' if threads > 1 else ''}"
 
 
+SERVERS: dict[str, Callable[[Any], Any]] = {
+    "WsgiServer": wsgi_server,
+    "waitress": waitress_server,
+    "cheroot": cheroot_server,
+    "werkzeug": werkzeug_server,
+}
+
+
 def compare(
     label: str, app: Any, threads: int, opts: argparse.Namespace, counter: ConnectionCounter
-) -> float:
-    """Measure both servers on ``app`` over interleaved rounds; print the table, return the paired ratio.
+) -> dict[str, float]:
+    """Measure every server on ``app`` over interleaved rounds; print the table, return paired ratios.
 
-    The ratio is the median of the per-round ratios (the two servers of a round run back to back, so
-    a change in the machine's load mostly cancels out); the median req/s of each server is shown too,
-    with each request's CPU split between the client threads, the app and the server itself.
+    Each ratio is the median of the per-round ratios against werkzeug (the servers of a round run
+    back to back, order rotated every round, so a change in the machine's load mostly cancels out);
+    the median req/s of each server is shown too, with each request's CPU split between the client
+    threads, the app and the server itself.
     """
-    names = ("WsgiServer", "werkzeug")
+    names = list(SERVERS)
     samples: dict[str, list[Sample]] = {name: [] for name in names}
     meter = CpuMeter()
     app = metered(app, meter)
-    with wsgi_server(app) as ours, werkzeug_server(app) as theirs:
-        urls = {"WsgiServer": ours + opts.path, "werkzeug": theirs + opts.path}
+    with contextlib.ExitStack() as stack:
+        urls = {name: stack.enter_context(SERVERS[name](app)) + opts.path for name in names}
         for name in names:  # warm up: imports, first connections, moto's first GetItem
             load(urls[name], 20, threads, ROUND_TIME_LIMIT, counter, meter)  # not reported
         for rnd in range(opts.rounds):
-            for name in names if rnd % 2 == 0 else names[::-1]:
+            shift = rnd % len(names)
+            for name in names[shift:] + names[:shift]:
                 samples[name].append(
                     load(urls[name], opts.requests, threads, ROUND_TIME_LIMIT, counter, meter)
                 )
@@ -272,9 +324,9 @@ def compare(
     def median(name: str, field: Callable[[Sample], float]) -> float:
         return statistics.median(field(sample) for sample in samples[name])
 
-    ours_s, theirs_s = samples["WsgiServer"], samples["werkzeug"]
-    per_round = [a.rate / b.rate for a, b in zip(ours_s, theirs_s, strict=True)]
-    ratio = statistics.median(per_round)
+    def paired(name: str, base: str) -> list[float]:
+        return [a.rate / b.rate for a, b in zip(samples[name], samples[base], strict=True)]
+
     print(
         f"\n{label}: {clients(threads)}, {opts.rounds} interleaved "
         f"rounds of <= {opts.requests} GETs or {ROUND_TIME_LIMIT:g} s"
@@ -289,19 +341,24 @@ def compare(
             f"{median(name, lambda x: x.client_ms):>9.2f}{median(name, lambda x: x.app_ms):>7.2f}"
             f"{median(name, lambda x: x.server_ms):>8.2f}{samples[name][-1].connections:>30}"
         )
-    # In CPU per request, and with WsgiServer's own CPU at zero (the clients and the app alone): the
-    # best any server could do against werkzeug with this app and these clients. Both are CPU ratios,
-    # to compare with each other; the throughput ratio above is the target's.
-    cpu_ratio = statistics.median(b.cpu_ms / a.cpu_ms for a, b in zip(ours_s, theirs_s, strict=True))
-    ceiling = statistics.median(
-        b.cpu_ms / (a.client_ms + a.app_ms) for a, b in zip(ours_s, theirs_s, strict=True)
-    )
-    print(
-        f"WsgiServer / werkzeug: {ratio:.2f}x (median of per-round ratios, which ran "
-        f"{min(per_round):.2f}x to {max(per_round):.2f}x); in CPU per request "
-        f"{cpu_ratio:.2f}x, and {ceiling:.2f}x for a server costing no CPU at all"
-    )
-    return ratio
+    ratios = {}
+    for name in names[:-1]:
+        per_round = paired(name, "werkzeug")
+        ratios[name] = statistics.median(per_round)
+        print(
+            f"{name} / werkzeug: {ratios[name]:.2f}x (median of per-round ratios, which ran "
+            f"{min(per_round):.2f}x to {max(per_round):.2f}x)"
+        )
+    for name in names[1:-1]:
+        # CPU per request moves less with the machine's load than req/s does: both are shown.
+        cpu = statistics.median(
+            a.cpu_ms / b.cpu_ms for a, b in zip(samples["WsgiServer"], samples[name], strict=True)
+        )
+        print(
+            f"{name} / WsgiServer: {statistics.median(paired(name, 'WsgiServer')):.2f}x in req/s, "
+            f"{cpu:.2f}x in requests per CPU second (medians of per-round ratios)"
+        )
+    return ratios
 
 
 SHAPES = {
@@ -318,6 +375,7 @@ def main() -> None:
     parser.add_argument(
         "--threads", default="1,4", help="client thread counts to measure, comma-separated (default 1,4)"
     )
+    parser.add_argument("--skip-trivial", action="store_true", help="measure the example service only")
     opts = parser.parse_args()
     shapes = [int(n) for n in opts.threads.split(",")]
     load_at_start = os.getloadavg()[0]
@@ -327,7 +385,7 @@ def main() -> None:
 
     sink = keep_werkzeug_log_off_screen()
     counter = ConnectionCounter()
-    ratios: dict[int, float] = {}
+    ratios: dict[int, dict[str, float]] = {}
     try:
         with EmbeddedDynamoDB() as ddb:
             svc = SuppressionService(ddb.client(), table="bench-http")
@@ -335,15 +393,20 @@ def main() -> None:
             for threads in shapes:
                 opts.path = PATH
                 ratios[threads] = compare("example service GET " + PATH, svc.wsgi_app, threads, opts, counter)
-                opts.path = "/"
-                compare("trivial app (reference)", trivial_app, threads, opts, counter)
+                if not opts.skip_trivial:
+                    opts.path = "/"
+                    compare("trivial app (reference)", trivial_app, threads, opts, counter)
     finally:
         counter.restore()
         sink.close()
-    print(f"\nexample-service GET throughput, WsgiServer vs werkzeug (target >= {TARGET}x on every shape):")
-    for threads, ratio in ratios.items():
-        verdict = "met" if ratio >= TARGET else "MISSED"
-        print(f"  {clients(threads):<17} {ratio:.2f}x  {verdict:<7} ({SHAPES.get(threads, 'custom')})")
+    print(f"\nexample-service GET throughput against werkzeug (target >= {TARGET}x on every shape):")
+    for threads, by_server in ratios.items():
+        for name, ratio in by_server.items():
+            verdict = "met" if ratio >= TARGET else "MISSED"
+            print(
+                f"  {name:<11} {clients(threads):<17} {ratio:.2f}x  {verdict:<7} "
+                f"({SHAPES.get(threads, 'custom')})"
+            )
     print(machine_line(load_at_start))
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the example system tests in remote mode: starts moto's DynamoDB server and the standalone example
 # service behind its SigV4 front door (both on 127.0.0.1, ephemeral ports), runs the suite signed with the
-# right key (must pass), then with a wrong secret (must fail with an authentication error). Stops both.
+# right key with --preflight (must pass), then with a wrong secret (must fail with an authentication error, and
+# with --preflight must stop before any test, naming the signature). Stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -31,14 +32,20 @@ echo "example service: grpc $grpc, http $http"
 export AWS_ACCESS_KEY_ID=AKIDCIREMOTERUN AWS_DEFAULT_REGION=us-east-1
 set +e
 AWS_SECRET_ACCESS_KEY="$secret" python -m pytest tests/system -p no:cacheprovider -q \
-  --addr "$grpc" --http-addr "$http" --grpc-plaintext | tee "$work/good.log"
+  --addr "$grpc" --http-addr "$http" --grpc-plaintext --preflight | tee "$work/good.log"
 good=${PIPESTATUS[0]}
 AWS_SECRET_ACCESS_KEY="wrong-$secret" python -m pytest tests/system -p no:cacheprovider -q -x \
   --addr "$grpc" --http-addr "$http" --grpc-plaintext >"$work/bad.log" 2>&1
 bad=$?
+AWS_SECRET_ACCESS_KEY="wrong-$secret" python -m pytest tests/system -p no:cacheprovider -q \
+  --addr "$grpc" --http-addr "$http" --grpc-plaintext --preflight >"$work/preflight.log" 2>&1
+preflight=$?
 set -e
 [ "$good" = 0 ] || { echo "remote run failed (exit $good)"; exit 1; }
 [ "$bad" != 0 ] || { echo "a run with a wrong secret passed"; exit 1; }
 grep -qE 'UNAUTHENTICATED|403' "$work/bad.log" || { tail -n 20 "$work/bad.log"; echo "wrong secret: no authentication error"; exit 1; }
-if grep -qF -- "$secret" "$work/good.log" "$work/bad.log"; then echo "the secret appeared in pytest output"; exit 1; fi
-echo "remote run passed; a wrong secret was rejected with an authentication error; the secret was never printed"
+[ "$preflight" = 4 ] && grep -q 'signature rejected' "$work/preflight.log" \
+  || { tail -n 20 "$work/preflight.log"; echo "wrong secret: --preflight did not stop the run naming the signature"; exit 1; }
+if grep -qF -- "$secret" "$work/good.log" "$work/bad.log" "$work/preflight.log"; then echo "the secret appeared in pytest output"; exit 1; fi
+echo "remote run passed (after --preflight); a wrong secret was rejected with an authentication error, and by"
+echo "--preflight before any test; the secret was never printed"

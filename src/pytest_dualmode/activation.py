@@ -8,8 +8,9 @@ never use it. It stays out of their way: a run **uses dualmode** when
    true``) says so explicitly, and a remote target (``--addr`` / ``--http-addr``) always does;
 2. a conftest.py (or plugin) defines a ``dualmode_service`` fixture (``def dualmode_service``); or
 3. a collected test uses one of the plugin's fixtures (``grpc_channel``, ``http``, ``dynamodb``,
-   ``dynamodb_endpoint``, ``dualmode_*``), directly or through other fixtures. A project's own fixture
-   that happens to have the same name does not count.
+   ``dynamodb_endpoint``, ``grpc_aio_channel``, ``http_aio``, ``dynamodb_resource``, ``dynamodb_reset``,
+   ``dualmode_*``), directly or through other fixtures. A project's own fixture that happens to have the
+   same name does not count.
 
 Only then does the plugin force fake AWS credentials and region in local mode (and add loopback to
 ``NO_PROXY``), redact this run's secrets from its reports, and, in remote mode, check the target once at
@@ -63,7 +64,13 @@ _UNSET_IN_LOCAL = (
 # local servers' traffic (boto3 clients of the embedded DynamoDB, the service's own clients).
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
-_FIXTURES_MODULE = "pytest_dualmode.fixtures"
+# The plugin's fixtures, but for its autouse one, which is in every test's closure.
+_FIXTURE_MODULES = (
+    "pytest_dualmode.fixtures",
+    "pytest_dualmode.fixtures_aio",
+    "pytest_dualmode.fixtures_data",
+)
+_AUTOUSE = frozenset({"_dualmode_fresh_tables"})
 _DEFINES_SERVICE = re.compile(r"^\s*(?:async\s+)?def\s+dualmode_service\b", re.MULTILINE)
 
 
@@ -147,6 +154,11 @@ def activate(config: pytest.Config, reason: str) -> None:
         return
     state.reason = reason
     settings = config.stash[SETTINGS_KEY]
+    if settings.header:  # --header values that are credentials (an API key) are this run's secrets too
+        from pytest_dualmode.fronted import secret_header_values
+        from pytest_dualmode.redaction import run_secrets
+
+        run_secrets(config).add(*secret_header_values(settings))
     if not settings.is_remote:
         _force_local_env(state, settings)
 
@@ -171,8 +183,10 @@ def _uses_dualmode(item: pytest.Item) -> bool:
     # The definitions a test's fixtures resolve to (the closest one of each name): pytest keeps them on
     # the item; a project's own fixture named ``http`` is not the plugin's.
     info = getattr(item, "_fixtureinfo", None)
-    for defs in getattr(info, "name2fixturedefs", {}).values():
-        if defs and getattr(defs[-1].func, "__module__", None) == _FIXTURES_MODULE:
+    for name, defs in getattr(info, "name2fixturedefs", {}).items():
+        if name in _AUTOUSE or not defs:
+            continue
+        if getattr(defs[-1].func, "__module__", None) in _FIXTURE_MODULES:
             return True
     return False
 

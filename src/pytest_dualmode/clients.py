@@ -32,6 +32,10 @@ class BaseUrlSession(requests.Session):
             url = self.base_url + url.lstrip("/")
         if self.default_timeout is not None and kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
+        if isinstance(self.verify, str) and kwargs.get("verify") is None:
+            # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE win over a session's own CA file; a CA file
+            # given to this session (--tls-ca-file) is meant for this target, so it goes with each request.
+            kwargs["verify"] = self.verify
         return super().request(method, url, *args, **kwargs)
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
@@ -59,14 +63,19 @@ def make_channel(
     interceptors: Sequence[Any] = (),
     timeout: float | None = None,
     proxy: bool = True,
+    client_cert: str | None = None,
+    client_key: str | None = None,
+    metadata: Sequence[tuple[str, str]] = (),
 ) -> Any:
     """Open a gRPC channel to ``address`` (TLS or plaintext).
 
     ``signer`` (a :class:`~pytest_dualmode.sigv4.signer.Signer`) SigV4-signs every call for
     ``authority`` (or ``address`` when no authority is given); ``timeout`` is the deadline, in seconds,
     of every call made without one. ``interceptors`` are other client interceptors; they see each call
-    signed. ``proxy=False`` ignores the ``grpc_proxy``/``https_proxy``/``http_proxy`` variables. The
-    caller closes the channel with ``.close()``.
+    signed. ``proxy=False`` ignores the ``grpc_proxy``/``https_proxy``/``http_proxy`` variables.
+    ``client_cert``/``client_key`` (PEM files) present a client certificate (mutual TLS, as an Envoy
+    front may require); ``metadata`` is added to every call (an API key). The caller closes the channel
+    with ``.close()``.
     """
     import grpc
 
@@ -82,9 +91,20 @@ def make_channel(
                 roots = fh.read()
         if authority:
             options.append(("grpc.ssl_target_name_override", authority))
-        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=roots), options)
+        key = chain = None
+        if client_cert and client_key:
+            with open(client_key, "rb") as fh:
+                key = fh.read()
+            with open(client_cert, "rb") as fh:
+                chain = fh.read()
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=roots, private_key=key, certificate_chain=chain
+        )
+        channel = grpc.secure_channel(address, credentials, options)
     else:
         channel = grpc.insecure_channel(address, options)
+    if metadata:
+        interceptors = (*interceptors, metadata_interceptor(metadata))
     if interceptors:
         channel = grpc.intercept_channel(channel, *interceptors)
     if signer is None and timeout is None:
@@ -94,3 +114,39 @@ def make_channel(
     # Signing and the default deadline wrap the channel rather than intercept it: grpcio's interceptor
     # layer alone costs a few percent of a loopback call, the wrapper next to nothing.
     return SigningChannel(channel, signer, authority or address, timeout=timeout)
+
+
+def metadata_interceptor(metadata: Sequence[tuple[str, str]]) -> Any:
+    """A gRPC client interceptor adding ``metadata`` to every call of all four kinds (``--header``)."""
+    import grpc
+
+    extra = tuple(metadata)
+
+    class _Details(grpc.ClientCallDetails):
+        def __init__(self, details: Any) -> None:
+            self.method = details.method
+            self.timeout = details.timeout
+            self.metadata = (*(details.metadata or ()), *extra)
+            self.credentials = details.credentials
+            self.wait_for_ready = details.wait_for_ready
+            self.compression = getattr(details, "compression", None)
+
+    class MetadataInterceptor(
+        grpc.UnaryUnaryClientInterceptor,
+        grpc.UnaryStreamClientInterceptor,
+        grpc.StreamUnaryClientInterceptor,
+        grpc.StreamStreamClientInterceptor,
+    ):
+        def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+            return continuation(_Details(details), request)
+
+        def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+            return continuation(_Details(details), request)
+
+        def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
+            return continuation(_Details(details), requests)
+
+        def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+            return continuation(_Details(details), requests)
+
+    return MetadataInterceptor()

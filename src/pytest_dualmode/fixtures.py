@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # imported where used: a run that uses no fixture does not bu
     from pytest_dualmode.target import Target
 
 
+# The local stack of this run, for the plugin's hooks (a failed service process's log in a report).
+STACK_KEY = pytest.StashKey[Any]()
+
+
 def get_settings(config: pytest.Config) -> Settings:
     """The run's resolved settings (see :mod:`pytest_dualmode.settings`); the run uses dualmode from now
     on (see :mod:`pytest_dualmode.activation`)."""
@@ -55,6 +59,7 @@ def dualmode_local_stack(pytestconfig: pytest.Config, dualmode_settings: Setting
     """Local mode only: the lazily started local stack (DynamoDB, gRPC and HTTP servers) of this process."""
     if dualmode_settings.is_remote:
         _skip_remote("the local stack")
+    from pytest_dualmode.fixtures_data import create_declared_tables
     from pytest_dualmode.frontdoor import local_front_door
     from pytest_dualmode.local.stack import LocalStack
 
@@ -64,8 +69,12 @@ def dualmode_local_stack(pytestconfig: pytest.Config, dualmode_settings: Setting
         wsgi_middleware=door.wsgi_middleware if door else None,
         grpc_interceptors=door.grpc_interceptors if door else None,
         on_grpc_address=door.answer_to if door else None,
+        asgi_middleware=door.asgi_middleware if door else None,
+        grpc_aio_interceptors=door.grpc_aio_interceptors if door else None,
         connect_timeout=dualmode_settings.connect_timeout,
+        on_dynamodb_ready=create_declared_tables(pytestconfig),  # --dynamodb-tables
     )
+    pytestconfig.stash[STACK_KEY] = stack
     try:
         yield stack
     finally:
@@ -162,17 +171,18 @@ def dualmode_signer(pytestconfig: pytest.Config, dualmode_settings: Settings) ->
 def grpc_channel(dualmode_grpc_addr: str, dualmode_target: Target, dualmode_signer: Any) -> Iterator[Any]:
     """A ``grpc.Channel`` to the service (TLS remotely unless ``--grpc-plaintext``), signing every call."""
     from pytest_dualmode.clients import make_channel
+    from pytest_dualmode.fronted import tls_and_headers
 
     s = dualmode_target.settings
     # Signed for the authority when one is set, else for the address dialled (make_channel's rule).
     channel = make_channel(
         dualmode_grpc_addr,
         tls=dualmode_target.grpc_tls,
-        ca_file=s.grpc_ca_file,
         authority=s.grpc_authority if dualmode_target.is_remote else None,
         signer=dualmode_signer,
         timeout=s.request_timeout,
         proxy=dualmode_target.is_remote,  # loopback never goes through a proxy
+        **tls_and_headers(s, remote=dualmode_target.is_remote),
     )
     try:
         yield channel
@@ -203,11 +213,13 @@ def http(
     """
     from pytest_dualmode.clients import BaseUrlSession
     from pytest_dualmode.frontdoor import requests_auth
+    from pytest_dualmode.fronted import configure_session
 
     session = BaseUrlSession(dualmode_http_url, timeout=dualmode_target.settings.request_timeout)
     session.mount("http://", _dualmode_http_adapter)
     session.mount("https://", _dualmode_http_adapter)
     session.auth = requests_auth(dualmode_signer)
+    configure_session(session, dualmode_target.settings, remote=dualmode_target.is_remote)
     # Locally, the environment's proxies must not capture loopback traffic; not reading the environment
     # (proxies, netrc) also saves requests two scans of it per request.
     session.trust_env = dualmode_target.is_remote

@@ -39,6 +39,9 @@ class FrontDoor:
     wsgi_middleware: Callable[[Any], Any]
     grpc_interceptors: list[Any]
     answer_to: Callable[[str], None]
+    #: The same checks for an ASGI app and a ``grpc.aio`` server (built on first use: they import grpc).
+    asgi_middleware: Callable[[Any], Any] | None = None
+    grpc_aio_interceptors: Callable[[], list[Any]] | None = None
 
 
 _KEY = pytest.StashKey[LocalKey]()
@@ -76,10 +79,22 @@ def local_front_door(config: pytest.Config) -> FrontDoor | None:
         port = address.rpartition(":")[2]
         interceptor.authorities = frozenset({address, f"localhost:{port}"})
 
+    def asgi_middleware(app: Any) -> Any:
+        from pytest_dualmode.sigv4.aio import SigV4AsgiMiddleware
+
+        return SigV4AsgiMiddleware(app, verifier)
+
+    def grpc_aio_interceptors() -> list[Any]:
+        from pytest_dualmode.sigv4.aio import SigV4AioServerInterceptor
+
+        return [SigV4AioServerInterceptor(interceptor)]  # shares the sync one's rules and authorities
+
     return FrontDoor(
         wsgi_middleware=lambda app: SigV4WsgiMiddleware(app, verifier),
         grpc_interceptors=[interceptor],
         answer_to=answer_to,
+        asgi_middleware=asgi_middleware,
+        grpc_aio_interceptors=grpc_aio_interceptors,
     )
 
 

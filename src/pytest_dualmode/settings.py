@@ -168,6 +168,46 @@ def parse_file(value: str) -> str:
     return value
 
 
+def parse_paths(value: str) -> tuple[str, ...]:
+    """A list of file paths separated by commas, whitespace or newlines (checked where they are used)."""
+    paths = tuple(p for p in value.replace(",", " ").split() if p)
+    if not paths:
+        raise SettingError("names no file")
+    return paths
+
+
+# Names the signer or the transport own: a --header cannot set them.
+_RESERVED_HEADERS = frozenset(
+    {"host", "authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256", "content-length"}
+)
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~")
+
+
+def parse_headers(value: str) -> tuple[tuple[str, str], ...]:
+    """``NAME=VALUE`` entries, one per line; names are lower-cased (gRPC metadata keys must be).
+
+    Error messages never quote a value: header values are often API keys.
+    """
+    headers = []
+    for number, line in enumerate(value.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, eq, header_value = line.partition("=")
+        name = name.strip().lower()
+        if not eq or not name:
+            raise SettingError(f"entry {number} is not NAME=VALUE")
+        if not set(name) <= _TOKEN_CHARS or name.endswith("-bin"):
+            raise SettingError(f"entry {number}: {name!r} is not a header name (letters, digits, -)")
+        if name in _RESERVED_HEADERS:
+            raise SettingError(
+                f"entry {number}: {name!r} is set by the signer or the transport, not by --header"
+            )
+        if any(c in header_value for c in "\r\n\x00"):
+            raise SettingError(f"entry {number} ({name}): the value has a line break or NUL")
+        headers.append((name, header_value.strip()))
+    return tuple(headers)
+
+
 def parse_bool(value: str) -> bool:
     """Parse an environment or ini boolean (1/0, true/false, yes/no, on/off)."""
     low = value.strip().lower()
@@ -261,6 +301,67 @@ OPTIONS: tuple[Option, ...] = (
         metavar="SECONDS",
         example="60",
     ),
+    Option(
+        "dynamodb_tables",
+        "local mode: create the DynamoDB tables these CloudFormation/SAM templates or Terraform (.tf) "
+        "files declare (repeat, or separate with commas)",
+        parse_paths,
+        default=(),
+        metavar="FILE",
+        example="deploy/tables.yaml",
+    ),
+    Option(
+        "target",
+        "use a named target: [tool.dualmode.targets.NAME] in pyproject.toml or dualmode_targets in the ini",
+        parse_name,
+        metavar="NAME",
+        example="staging",
+    ),
+    Option(
+        "allow_destructive_sensitive",
+        "with --allow-destructive, also run destructive tests against a target marked sensitive",
+    ),
+    Option(
+        "tls_client_cert",
+        "PEM client certificate for mutual TLS to --addr and --http-addr (with --tls-client-key)",
+        parse_file,
+        metavar="FILE",
+        example="client.pem",
+    ),
+    Option(
+        "tls_client_key",
+        "PEM private key of --tls-client-cert",
+        parse_file,
+        metavar="FILE",
+        example="client.key",
+    ),
+    Option(
+        "tls_ca_file",
+        "PEM root certificates for HTTPS to --http-addr (and gRPC, unless --grpc-ca-file)",
+        parse_file,
+        metavar="FILE",
+        example="ca.pem",
+    ),
+    Option(
+        "header",
+        "HTTP header and gRPC metadata for every request, e.g. an API key (repeat; env/ini: a line each)",
+        parse_headers,
+        default=(),
+        metavar="NAME=VALUE",
+        example="x-api-key=KEY",
+    ),
+    Option(
+        "run_id",
+        "name of this run for its data in a shared environment (default: generated; see dualmode_run_id)",
+        parse_name,
+        metavar="ID",
+        example="ci-1234",
+    ),
+    Option(
+        "preflight",
+        "before any test, check that the target accepts one signed request; name a TLS, signature or "
+        "authorisation failure",
+    ),
 )
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -283,6 +384,16 @@ class Settings:
     allow_destructive: bool = False
     connect_timeout: float = 5.0
     request_timeout: float = 30.0
+    dynamodb_tables: tuple[str, ...] = ()
+    target: str | None = None
+    allow_destructive_sensitive: bool = False
+    tls_client_cert: str | None = None
+    tls_client_key: str | None = None
+    tls_ca_file: str | None = None
+    header: tuple[tuple[str, str], ...] = ()
+    run_id: str | None = None
+    preflight: bool = False
+    target_sensitive: bool = False  # the selected target is marked sensitive = true
     sources: Mapping[str, str] | None = None  # option name -> where its value came from
 
     @property
@@ -303,12 +414,38 @@ class Settings:
 SETTINGS_KEY = pytest.StashKey[Settings]()
 
 
+#: Options given once per value on the command line (``--header A=1 --header B=2``).
+REPEATABLE = frozenset({"dynamodb_tables", "header"})
+#: Options whose values are file paths: relative paths from the ini file or a target are relative to it.
+PATH_OPTIONS = frozenset(
+    {"grpc_ca_file", "tls_client_cert", "tls_client_key", "tls_ca_file", "dynamodb_tables"}
+)
+#: Options whose values are never shown in an error (API keys in headers).
+SECRET_OPTIONS = frozenset({"header"})
+
+
 def add_options(parser: pytest.Parser) -> None:
     """Register every option as a command-line flag and an ini key."""
+    parser.addini(
+        "dualmode_targets",
+        help="named targets, one per line: NAME: addr=HOST:PORT http_addr=URL region=... sensitive=true",
+        type="linelist",
+        default=[],
+    )
     group = parser.getgroup("dualmode", "pytest-dualmode: one suite, local or remote")
     for opt in OPTIONS:
         help_text = f"{opt.help} [env {opt.env}, ini {opt.ini}]"
-        if opt.is_flag:
+        if opt.name in REPEATABLE:
+            group.addoption(
+                opt.flag,
+                action="append",
+                default=None,
+                dest=f"dualmode_{opt.name}",
+                metavar=opt.metavar,
+                help=help_text,
+            )
+            parser.addini(opt.ini, help=opt.help, type="string", default="")
+        elif opt.is_flag:
             dest = f"dualmode_{opt.name}"
             group.addoption(opt.flag, action="store_true", default=None, dest=dest, help=help_text)
             group.addoption(
@@ -333,43 +470,45 @@ def add_options(parser: pytest.Parser) -> None:
 
 def _fail(opt: Option, raw: str, where: str, why: str) -> pytest.UsageError:
     shown = raw if len(raw) <= 200 else raw[:200] + "..."
+    if opt.name in SECRET_OPTIONS:
+        shown = "(value not shown)"
     fix = f"use e.g. {opt.flag}={opt.example}" if opt.example else f"set {opt.flag} or unset it"
     if opt.is_flag:
         fix = f"set {opt.env}=1 or 0, or pass {opt.flag} or {opt.off_flag}"
     return pytest.UsageError(f"{opt.flag} {shown!r} {why} (from {where}); {fix}")
 
 
-def _raw(
-    opt: Option, cli: Mapping[str, Any], environ: Mapping[str, str], ini: Callable[[str], str], ini_where: str
-) -> tuple[Any, str]:
-    """The first value set for ``opt`` (``None`` when none is) and where it came from."""
-    raw: Any = cli.get(opt.name)
-    if raw is not None:
-        return raw, opt.flag if raw is not False else opt.off_flag
-    if environ.get(opt.env) is not None:
-        return environ[opt.env], f"the {opt.env} environment variable"
-    if ini(opt.ini).strip():
-        return ini(opt.ini), f"{opt.ini} in {ini_where}"
-    return None, ""
+def _rebase(text: str, base_dir: str | None) -> str:
+    """Relative paths in ``text`` made relative to ``base_dir`` (the folder of the file that named them)."""
+    if not base_dir:
+        return text
+    return "\n".join(
+        p if os.path.isabs(p) else os.path.join(base_dir, p) for p in text.replace(",", " ").split()
+    )
 
 
-def requested(
+def _target_of(
     cli: Mapping[str, Any],
     environ: Mapping[str, str],
     ini: Callable[[str], str],
-    ini_path: str | None = None,
-) -> str | None:
-    """Where the run asks for dualmode by its settings alone: the first option set (command line,
-    environment or ini) other than an on/off option set to off, e.g. ``"the DUALMODE_HTTP_ADDR environment
-    variable"``; None when no option is set."""
-    ini_where = ini_path or "the ini file"
-    for opt in OPTIONS:
-        raw, where = _raw(opt, cli, environ, ini, ini_where)
-        if raw is None or raw is False:
-            continue
-        if opt.is_flag and isinstance(raw, str) and raw.strip().lower() in _FALSE:
-            continue
-        return where
+    ini_where: str,
+    targets: Any,
+) -> Any:
+    """The selected named target (resolved before the options it sets), or None."""
+    opt = OPTIONS_BY_NAME["target"]
+    for raw, where in (
+        (cli.get("target"), opt.flag),
+        (environ.get(opt.env), f"the {opt.env} environment variable"),
+        (ini(opt.ini).strip() or None, f"{opt.ini} in {ini_where}"),
+    ):
+        if raw is not None:
+            try:
+                name = parse_name(str(raw))
+            except SettingError as exc:
+                raise _fail(opt, str(raw), where, str(exc)) from None
+            from pytest_dualmode.targets import select
+
+            return select(name, where, targets)
     return None
 
 
@@ -378,17 +517,36 @@ def resolve(
     environ: Mapping[str, str],
     ini: Callable[[str], str],
     ini_path: str | None = None,
+    targets: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Resolve every option (command line, then environment, then ini, then default) and validate it.
+    """Resolve every option (command line, environment, the ``--target``'s values, ini, default) and
+    validate it.
 
     ``cli`` maps option names to parsed command-line values (``None`` when not given), ``ini`` reads an
-    ini key (``""`` when unset). Raises :class:`pytest.UsageError` naming the value, its source and the fix.
+    ini key (``""`` when unset), ``targets`` maps target names to
+    :class:`~pytest_dualmode.targets.NamedTarget`. Raises :class:`pytest.UsageError` naming the value,
+    its source and the fix.
     """
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    ini_where = ini_path or "the ini file"
+    ini_where = f"{ini_path}" if ini_path else "the ini file"
+    ini_dir = os.path.dirname(ini_path) if ini_path else None
+    target = _target_of(cli, environ, ini, ini_where, targets or {})
     for opt in OPTIONS:
-        raw, where = _raw(opt, cli, environ, ini, ini_where)
+        raw: Any = cli.get(opt.name)
+        where = opt.off_flag if raw is False else opt.flag
+        if isinstance(raw, list):  # a repeatable option given several times
+            raw = "\n".join(raw)
+        if raw is None and environ.get(opt.env) is not None:
+            raw, where = environ[opt.env], f"the {opt.env} environment variable"
+        if raw is None and target is not None and opt.name in target.values:
+            raw, where = target.values[opt.name], target.where
+            if opt.name in PATH_OPTIONS:
+                raw = _rebase(raw, target.base_dir)
+        if raw is None and ini(opt.ini).strip():
+            raw, where = ini(opt.ini), f"{opt.ini} in {ini_where}"
+            if opt.name in PATH_OPTIONS:
+                raw = _rebase(raw, ini_dir)
         if raw is None:
             values[opt.name] = False if opt.is_flag else opt.default
             continue
@@ -406,7 +564,7 @@ def resolve(
             raise _fail(opt, text, where, str(exc)) from None
         if values[opt.name] == "" and not opt.is_flag:
             values[opt.name] = opt.default
-    settings = Settings(**values, sources=sources)
+    settings = Settings(**values, sources=sources, target_sensitive=bool(target and target.sensitive))
     _check_combination(settings)
     return settings
 
@@ -419,6 +577,12 @@ def _check_combination(s: Settings) -> None:
             f"but a remote target is set ({'--addr' if s.addr else '--http-addr'} from "
             f"{s.source('addr' if s.addr else 'http_addr')}); drop one of them"
         )
+    if bool(s.tls_client_cert) != bool(s.tls_client_key):
+        given, missing = ("--tls-client-cert", "--tls-client-key")[:: 1 if s.tls_client_cert else -1]
+        raise pytest.UsageError(
+            f"{given} (from {s.source(given[2:].replace('-', '_'))}) needs {missing} too: mutual TLS takes "
+            "a certificate and its private key"
+        )
     if s.grpc_plaintext and s.grpc_ca_file:
         raise pytest.UsageError(
             "--grpc-plaintext and --grpc-ca-file contradict each other (plaintext has no TLS); "
@@ -426,9 +590,31 @@ def _check_combination(s: Settings) -> None:
         )
 
 
-def _sources(
-    config: pytest.Config,
-) -> tuple[dict[str, Any], Callable[[str], str], str | None]:
+def requested(
+    cli: Mapping[str, Any],
+    environ: Mapping[str, str],
+    ini: Callable[[str], str],
+    ini_path: str | None = None,
+) -> str | None:
+    """Where the run asks for dualmode by its settings alone: the first option set (command line,
+    environment or ini) other than an on/off option set to off, e.g. ``"the DUALMODE_HTTP_ADDR environment
+    variable"``; None when no option is set."""
+    ini_where = ini_path or "the ini file"
+    for opt in OPTIONS:
+        for raw, where in (
+            (cli.get(opt.name), opt.flag),
+            (environ.get(opt.env), f"the {opt.env} environment variable"),
+            (ini(opt.ini).strip() or None, f"{opt.ini} in {ini_where}"),
+        ):
+            if raw is None:
+                continue
+            if raw is False or (opt.is_flag and isinstance(raw, str) and raw.strip().lower() in _FALSE):
+                break  # set to off: this option does not ask, whatever the later sources say
+            return where
+    return None
+
+
+def _sources(config: pytest.Config) -> tuple[dict[str, Any], Callable[[str], str], str | None]:
     cli = {o.name: config.getoption(f"dualmode_{o.name}", None) for o in OPTIONS}
 
     def ini(key: str) -> str:
@@ -438,13 +624,16 @@ def _sources(
     return cli, ini, str(config.inipath) if config.inipath else None
 
 
-def from_config(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
-    """Resolve the settings of a pytest run from its config, the environment and its ini file."""
-    cli, ini, ini_path = _sources(config)
-    return resolve(cli, os.environ if environ is None else environ, ini, ini_path)
-
-
 def requested_by_config(config: pytest.Config) -> str | None:
     """:func:`requested` for a pytest run's config and the environment."""
     cli, ini, ini_path = _sources(config)
     return requested(cli, os.environ, ini, ini_path)
+
+
+def from_config(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
+    """Resolve the settings of a pytest run from its config, the environment and its ini file."""
+    cli, ini, ini_path = _sources(config)
+    from pytest_dualmode.targets import declared
+
+    found = declared(config, ini_path, [o.name for o in OPTIONS])
+    return resolve(cli, os.environ if environ is None else environ, ini, ini_path, found)

@@ -261,6 +261,23 @@ def test_the_handler_gives_fresh_results_on_a_warm_runtime(pytest_zip: Path) -> 
     assert results[0]["junit_xml"] != results[1]["junit_xml"]
 
 
+def test_a_warm_runtime_refuses_an_event_that_avoids_it_and_fresh_always_starts_another(
+    pytest_zip: Path,
+) -> None:
+    with Emulator(pytest_zip, keep_warm=True) as emulator:
+        first = result_of(emulator.invoke({"raise_on_failure": False}, timeout_s=120))
+        env = first["environment"]["id"]
+        # the same warm runtime gets an event that must avoid it: the handler exits, Lambda-style
+        refused = emulator.invoke({"raise_on_failure": False, "avoid_environments": [env]}, timeout_s=120)
+        assert refused.result is None and (refused.error or {}).get("errorType") == "Runtime.ExitError"
+        assert "dualmode: environment refused the run" in refused.log_tail
+        again = result_of(emulator.invoke({"raise_on_failure": False}, timeout_s=120))
+        fresh = emulator.invoke({"raise_on_failure": False}, timeout_s=120, fresh=True)
+    assert again["environment"]["id"] != env  # the refusing runtime was retired
+    assert fresh.cold_start and result_of(fresh)["environment"]["id"] not in (env, again["environment"]["id"])
+    assert "Billed Duration: " in fresh.log_tail and fresh.billed_ms is not None and fresh.billed_ms >= 1
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_during_an_emulated_fan_out_leaves_no_runtime_running(
     probe_zip: Path, pid_dir: Path, tmp_path: Path, stop_signal: int

@@ -109,7 +109,7 @@ def test_a_failing_test_exits_1_and_is_listed(capsys):
     assert code == 1
     assert "FAILED tests/test_m.py::test_01 - assert 1 == 2" in out
     assert out.count("----- log tail of shard") == 1  # only the failed shard's
-    assert "3 passed, 1 failed" in out and ": failed, exit code 1 ==" in out
+    assert "3 passed, 1 failed" in out and ": tests_failed, exit code 1 ==" in out
 
 
 def test_one_shard_is_one_invocation_without_collection(capsys, tmp_path):
@@ -153,7 +153,7 @@ def test_a_crashed_shard_is_re_run_once_and_the_run_passes(tmp_path, capsys):
     assert "re-run after a crash" in capsys.readouterr().err
 
 
-def test_a_shard_that_crashes_twice_exits_3_with_its_tests_not_run(tmp_path, capsys):
+def test_a_shard_that_times_out_twice_is_infrastructure_with_its_tests_not_run(tmp_path, capsys):
     suite = FakeSuite(suite_of(4))
 
     def respond(event, number):
@@ -166,18 +166,26 @@ def test_a_shard_that_crashes_twice_exits_3_with_its_tests_not_run(tmp_path, cap
 
     with FakeLambda(respond) as fake:
         code = dualmode(fake, "--shards", "2", "--json", str(tmp_path / "r.json"))
-    assert code == 3
+    assert code == 75  # no test failed: the infrastructure's exit code
     assert len(fake.invokes()) == 1 + 1 + 2  # collect, shard 1, shard 0 twice
     result = json.loads((tmp_path / "r.json").read_text())
-    assert result["counts"] == {"passed": 2, "failed": 0, "skipped": 0, "errors": 0, "not_run": 2}
+    assert result["counts"] == {"passed": 2, "failed": 0, "skipped": 0, "errors": 0, "not_run": 2, "flaky": 0}
     assert len(result["tests"]) == 4 and result["outcome"] == "error"
+    assert result["exit_reason"] == "infrastructure"
+    lost = result["shards"][0]
+    assert (lost["fate"], lost["error_type"]) == ("infrastructure", "Sandbox.Timedout")
+    assert [(i["attempt"], i["fate"], i["error_type"]) for i in lost["invocations"]] == [
+        (1, "infrastructure", "Sandbox.Timedout"),
+        (2, "infrastructure", "Sandbox.Timedout"),
+    ]
     assert_schema(result)
     reason = result["not_run"][0]["reason"]
     assert reason.startswith(
         "shard 1/2 returned no result (after a re-run): function error (Unhandled): Sandbox.Timedout"
     )
     out = capsys.readouterr().out
-    assert "NOT RUN tests/test_m.py::test_00" in out and "lost" in out
+    assert "NOT RUN tests/test_m.py::test_00" in out and "infrastructure (Sandbox.Timedout)" in out
+    assert "infrastructure failures (2, not test failures):" in out
 
 
 def test_throttled_shards_back_off_and_complete(capsys):
@@ -207,7 +215,7 @@ def test_a_read_timeout_loses_the_shard_without_re_running_it(capsys, monkeypatc
 
     with FakeLambda(respond) as fake:
         code = dualmode(fake, "--shards", "2", "--timeout", "0.5")
-    assert code == 3
+    assert code == 75
     assert len(fake.invokes()) == 3  # collect + 2 shards, the slow one not repeated
     assert "no response within 1s (read timeout)" in capsys.readouterr().out
 
@@ -333,9 +341,10 @@ def test_a_collection_without_result_still_writes_the_json_file(tmp_path, capsys
 
     with FakeLambda(crash) as fake:
         code = dualmode(fake, "--shards", "2", "--json", str(tmp_path / "r.json"))
-    assert code == 3
+    assert code == 75
     result = json.loads((tmp_path / "r.json").read_text())
     assert_schema(result)
-    assert result["outcome"] == "error" and result["exit_code"] == 3
+    assert result["outcome"] == "error" and result["exit_code"] == 75
+    assert (result["exit_reason"], result["error_type"]) == ("infrastructure", "Runtime.ExitError")
     assert result["error"]["type"] == "CollectionFailed"
     assert "returned no result" in capsys.readouterr().out

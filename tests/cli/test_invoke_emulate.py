@@ -114,11 +114,12 @@ def test_a_crashed_runtime_is_re_run_once(fake_zip, tmp_path, capsys, monkeypatc
     assert "re-run after a crash" in capsys.readouterr().err
 
 
-def test_a_runtime_that_crashes_twice_leaves_its_tests_not_run_and_exits_3(fake_zip, tmp_path, monkeypatch):
+def test_a_runtime_that_crashes_twice_leaves_its_tests_not_run_and_exits_75(fake_zip, tmp_path, monkeypatch):
     monkeypatch.setenv("DUALMODE_FAKE_MODE", "crash_always")
     code, result = invoke(fake_zip, tmp_path, "--shards", "3")
-    assert code == 3 and result["outcome"] == "error"
-    assert result["counts"] == {"passed": 6, "failed": 0, "skipped": 0, "errors": 0, "not_run": 3}
+    assert code == 75 and result["outcome"] == "error" and result["exit_reason"] == "infrastructure"
+    assert result["counts"] == {"passed": 6, "failed": 0, "skipped": 0, "errors": 0, "not_run": 3, "flaky": 0}
+    assert result["shards"][0]["error_type"] == "Runtime.ExitError"
     assert all("shard 1/3 returned no result (after a re-run)" in n["reason"] for n in result["not_run"])
     assert "Runtime.ExitError" in result["not_run"][0]["reason"]
 
@@ -126,6 +127,7 @@ def test_a_runtime_that_crashes_twice_leaves_its_tests_not_run_and_exits_3(fake_
 def test_a_hung_runtime_is_killed_at_the_deadline(fake_zip, tmp_path, monkeypatch):
     monkeypatch.setenv("DUALMODE_FAKE_MODE", "hang")
     code, result = invoke(fake_zip, tmp_path, "--shards", "2", "--timeout", "1")
-    assert code == 3
+    assert code == 75
     assert result["shards"][0]["attempts"] == 2
     assert "Sandbox.Timedout" in result["not_run"][0]["reason"]
+    assert result["shards"][0]["error_type"] == "Sandbox.Timedout"

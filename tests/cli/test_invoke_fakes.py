@@ -185,8 +185,10 @@ class FakeLambda:
         *,
         timeout_s: int = 30,
         functions: tuple[str, ...] = ("f",),
+        architectures: tuple[str, ...] = ("x86_64",),
     ) -> None:
         self.respond = respond
+        self.architectures = list(architectures)
         self.functions = functions
         self.timeout_s = timeout_s
         self.requests: list[tuple[str, dict[str, str], Any]] = []
@@ -204,7 +206,12 @@ class FakeLambda:
                     fake.requests.append((self.path, dict(self.headers), None))
                 name = self.path.split("/functions/", 1)[-1].split("/", 1)[0]
                 if name in fake.functions and "/configuration" in self.path:
-                    self._send(Reply(body={"FunctionName": "f", "Timeout": fake.timeout_s}))
+                    config = {
+                        "FunctionName": "f",
+                        "Timeout": fake.timeout_s,
+                        "Architectures": fake.architectures,
+                    }
+                    self._send(Reply(body=config))
                 else:
                     message = f"Function not found: arn:aws:lambda:eu-west-1:123456789012:function:{name}"
                     self._send(

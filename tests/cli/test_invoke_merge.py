@@ -39,7 +39,9 @@ def test_clean_shards_merge_in_collection_order():
     ]
     merged = merge([A, B, C, D], shards, duration_s=2.5)
     assert [t["nodeid"] for t in merged["tests"]] == [A, B, C, D]
-    assert merged["counts"] == {"passed": 3, "failed": 0, "skipped": 1, "errors": 0, "not_run": 0}
+    assert merged["counts"] == {"passed": 3, "failed": 0, "skipped": 1, "errors": 0, "not_run": 0, "flaky": 0}
+    assert merged["exit_reason"] == "passed"
+    assert [s["fate"] for s in merged["shards"]] == ["passed", "passed"]
     assert (merged["outcome"], merged["exit_code"]) == ("passed", 0)
     assert merged["schema"] == "pytest-dualmode.result/1"
     assert [t["shard"] for t in merged["tests"]] == [0, 1, 0, 1]
@@ -56,21 +58,34 @@ def test_a_test_missing_from_its_shards_result_is_not_run_with_a_reason():
     assert by_id(merged)[C]["outcome"] == "not_run"
     assert "shard 1/2 did not report this test" in by_id(merged)[C]["message"]
     assert merged["not_run"] == [{"nodeid": C, "reason": by_id(merged)[C]["message"]}]
-    assert (merged["outcome"], merged["exit_code"]) == ("error", 1)
+    # the shard's result lacks a test: not the tests' failure, so the infrastructure exit code
+    assert (merged["outcome"], merged["exit_code"], merged["exit_reason"]) == ("error", 75, "infrastructure")
     assert merged["error"]["type"] == "TestsLost"
 
 
-def test_a_lost_shard_makes_its_tests_not_run_and_the_exit_code_3():
+def test_a_lost_shard_makes_its_tests_not_run_and_the_infrastructure_exit_code():
     shards = [
         shard(0, 2, [A, C], make_result([rec(A), rec(C)])),
-        shard(1, 2, [B, D], None, error="function error (Unhandled): Runtime.ExitError: exit status 137"),
+        shard(
+            1,
+            2,
+            [B, D],
+            None,
+            error="function error (Unhandled): Runtime.ExitError: exit status 137",
+            function_error="Unhandled",
+            error_type="Runtime.ExitError",
+        ),
     ]
     shards[1].attempts = 2
     merged = merge([A, B, C, D], shards, duration_s=1)
     assert [by_id(merged)[n]["outcome"] for n in (B, D)] == ["not_run", "not_run"]
     reason = by_id(merged)[B]["message"]
     assert reason.startswith("shard 2/2 returned no result (after a re-run): function error (Unhandled)")
-    assert (merged["outcome"], merged["exit_code"]) == ("error", 3)
+    assert (merged["outcome"], merged["exit_code"], merged["exit_reason"]) == ("error", 75, "infrastructure")
+    assert (merged["shards"][1]["fate"], merged["shards"][1]["error_type"]) == (
+        "infrastructure",
+        "Runtime.ExitError",
+    )
     assert "shard 2/2" in merged["error"]["message"]
     assert merged["counts"]["not_run"] == 2
 
@@ -87,7 +102,12 @@ def test_a_deadline_stop_reports_the_handlers_reason_and_outcome_timeout():
         "shard": 0,
         "message": "deadline: 2000 ms left",
     }
-    assert (merged["outcome"], merged["exit_code"]) == ("timeout", 2)
+    assert (merged["outcome"], merged["exit_code"], merged["exit_reason"]) == (
+        "timeout",
+        75,
+        "infrastructure",
+    )
+    assert merged["shards"][0]["error_type"] == "Handler.Deadline"
 
 
 def test_duplicates_keep_the_owners_record_and_the_worse_outcome_deterministically():
@@ -126,8 +146,9 @@ def test_a_reported_test_that_was_not_collected_is_kept_at_the_end():
 def test_a_function_error_fails_the_run_even_with_a_passing_result():
     shards = [shard(0, 1, [A], make_result([rec(A)]), function_error="Unhandled")]
     merged = merge([A], shards, duration_s=1)
-    assert (merged["outcome"], merged["exit_code"]) == ("error", 1)
+    assert (merged["outcome"], merged["exit_code"]) == ("error", 75)
     assert merged["shards"][0]["status"] == "function-error"
+    assert merged["shards"][0]["fate"] == "infrastructure"
 
 
 @pytest.mark.parametrize(

@@ -50,11 +50,11 @@ def test_longest_first_beats_round_robin_on_the_same_suite():
     assert worst(lpt) == 20.0  # the three long tests alone, the nine short ones together
 
 
-def test_new_tests_are_estimated_at_the_median_of_known_ones():
+def test_new_tests_are_estimated_at_the_mean_of_known_ones():
     names = ids(4)
     plan = plan_shards(names, 2, {names[0]: 9.0, names[1]: 1.0, names[2]: 3.0})
-    # test 3 is new: estimated at 3.0; LPT: 9 | 3,3,1 -> loads 9 and 7
-    assert sorted(plan.estimates) == [7.0, 9.0]
+    # test 3 is new: estimated at the mean, 13/3; LPT: 9 | 13/3, 3, 1 -> loads 9 and 25/3
+    assert sorted(plan.estimates) == pytest.approx([25 / 3, 9.0])
 
 
 def test_zero_durations_still_spread_over_every_shard():
@@ -91,7 +91,7 @@ def test_every_test_lands_in_exactly_one_shard_and_lpt_is_within_grahams_bound(n
     assert plan == plan_shards(names, count, durations)  # deterministic
     if plan.strategy == "durations":
         known = [durations[x] for x in names if x in durations]
-        expected = {x: durations.get(x, sorted(known)[len(known) // 2]) for x in names}
+        expected = {x: durations.get(x, sum(known) / len(known)) for x in names}
         total = sum(expected.values())
         longest = max(expected.values())
         # list scheduling never exceeds average load + the longest job

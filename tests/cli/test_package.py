@@ -71,6 +71,17 @@ def test_tests_are_collected_with_their_conftest_files_up_to_the_rootdir(project
     ]
 
 
+def test_a_test_folder_without_configuration_names_its_tests_not_the_zips_root(tmp_path: Path) -> None:
+    # no pytest configuration: the folder itself is the rootdir, which becomes the zip's root beside the
+    # dependencies; "testpaths = ." would collect the dependencies' own tests too
+    write(tmp_path / "tests/test_top.py", "def test_top():\n    pass\n")
+    write(tmp_path / "tests/api/test_api.py", "def test_api():\n    pass\n")
+    write(tmp_path / "tests/helpers.py")
+    tree = testtree.collect_tests([str(tmp_path / "tests")])
+    assert tree.rootdir == tmp_path / "tests"
+    assert tree.test_paths == ["api", "test_top.py"]
+
+
 def test_the_config_is_rewritten_for_the_zip_and_pytest_reads_it(
     project: Path, pytester: pytest.Pytester
 ) -> None:

@@ -86,8 +86,8 @@ PASSES = [f"tests/test_shard.py::test_pass[{n}]" for n in range(4)]
 # fault -> (the merged exit code, how the faulty test ends up)
 FAULTS = {
     "sys_exit": (1, "failed"),  # pytest turns SystemExit in a test into a failure
-    "os_exit": (3, "not_run"),  # the runtime process dies: the shard is lost, re-run once, lost again
-    "segfault": (3, "not_run"),
+    "os_exit": (75, "not_run"),  # the runtime dies: lost, retried, lost again: infrastructure
+    "segfault": (75, "not_run"),
     "keyboard_interrupt": (2, None),  # pytest stops the shard's session: interrupted
 }
 

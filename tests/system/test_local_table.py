@@ -13,9 +13,15 @@ pytestmark = pytest.mark.local_only
 TABLE = "suppressions"
 
 
-def test_the_service_created_its_table_with_the_documented_keys(
-    dynamodb: Any, stub: Any, account: str
-) -> None:
+def test_the_table_comes_from_the_services_template(dynamodb: Any, dualmode_settings: Any) -> None:
+    # --dynamodb-tables (set in the ini) created it when the local DynamoDB started, as staging's stack does.
+    assert any(path.endswith("example_service/tables.yaml") for path in dualmode_settings.dynamodb_tables)
+    assert dynamodb.describe_table(TableName=TABLE)["Table"]["BillingModeSummary"]["BillingMode"] == (
+        "PAY_PER_REQUEST"
+    )
+
+
+def test_the_table_has_the_documented_keys(dynamodb: Any, stub: Any, account: str) -> None:
     stub.Add(pb.AddRequest(account_id=account, email="k@example.com"))  # the service is up
     table = dynamodb.describe_table(TableName=TABLE)["Table"]
     assert table["TableStatus"] == "ACTIVE"

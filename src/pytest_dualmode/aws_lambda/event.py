@@ -61,7 +61,11 @@ FIELDS = (
     "raise_on_failure",
     "env",
     "deadline_margin_ms",
+    "avoid_environments",
+    "first",
+    "target",
 )
+MAX_AVOID = 100
 SUITE_FIELDS = ("name", "args", "select")
 
 
@@ -103,6 +107,18 @@ class Event:
     raise_on_failure: bool = True
     env: Mapping[str, str] = field(default_factory=dict)
     deadline_margin_ms: int | None = None
+    avoid_environments: tuple[str, ...] = ()
+    first: frozenset[str] = frozenset()
+    target: str | None = None  # a named target, as --target NAME
+
+    def run_env(self) -> dict[str, str]:
+        """The environment of the run: the event's ``env``, the target, and the shard index (for run ids)."""
+        env = dict(self.env)
+        if self.target is not None:
+            env["DUALMODE_TARGET"] = self.target
+        if self.shard is not None:
+            env["DUALMODE_SHARD_INDEX"] = str(self.shard.index)
+        return env
 
 
 def _show(value: Any) -> str:
@@ -254,7 +270,13 @@ def parse_event(event: Any) -> Event:
                 "event.shard.index", f"is {index} but count is {count}; indexes run from 0 to count-1"
             )
         shard = Shard(index=index, count=count)
+    target = None
+    if "target" in obj:
+        target = _text(obj["target"], "event.target", '"staging"', limit=100)
+        if not target or any(c.isspace() for c in target):
+            raise EventError("event.target", f"{target!r} is not a target name (one word, no spaces)")
     return Event(
+        target=target,
         args=args,
         select=select,
         suites=suites,
@@ -269,4 +291,12 @@ def parse_event(event: Any) -> Event:
             if "deadline_margin_ms" in obj
             else None
         ),
+        avoid_environments=(_parse_avoid(obj["avoid_environments"]) if "avoid_environments" in obj else ()),
+        first=frozenset(parse_select(obj["first"], "event.first")) if "first" in obj else frozenset(),
     )
+
+
+def _parse_avoid(value: Any) -> tuple[str, ...]:
+    where = "event.avoid_environments"
+    items = _list(value, where, MAX_AVOID, '["3f2a9c1e0b7d4e55"]')
+    return tuple(_text(v, f"{where}[{i}]", '"3f2a9c1e0b7d4e55"', limit=64) for i, v in enumerate(items))

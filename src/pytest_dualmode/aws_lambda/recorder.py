@@ -69,7 +69,8 @@ class RunRecorder:
     """Records one pytest run for the result; stops starting tests at the deadline.
 
     ``filters`` are selections a test must all match (the event's ``select`` and the suite's); ``matched``
-    says which selected ids matched a collected test.
+    says which selected ids matched a collected test; tests whose node id is in ``first`` run before the
+    others (the event's ``first``: ``dualmode invoke --ff``), each group in collection order.
     """
 
     def __init__(
@@ -77,10 +78,12 @@ class RunRecorder:
         deadline: Deadline,
         redact: Callable[[str], str],
         filters: Sequence[Selection] = (),
+        first: frozenset[str] = frozenset(),
     ) -> None:
         self.deadline = deadline
         self.redact = redact
         self.filters = list(filters)
+        self.first = first
         self.matched: set[str] = set()
         self.collected: list[str] = []
         self.module_names: set[str] = set()
@@ -107,6 +110,10 @@ class RunRecorder:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         """Keep only the selected tests (before -k/-m, so a selected id always counts as found)."""
+        if self.first:
+            items[:] = [i for i in items if i.nodeid in self.first] + [
+                i for i in items if i.nodeid not in self.first
+            ]
         if not self.filters:
             return
         kept: list[pytest.Item] = []

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -93,10 +94,11 @@ def run_suite(
     root: str,
     deadline: Deadline,
     redact: Callable[[str], str],
+    first: frozenset[str] = frozenset(),
 ) -> tuple[SuiteRun, RunRecorder]:
-    """One ``pytest.main`` call, with its output redacted and the deadline armed."""
+    """One ``pytest.main`` call, with its output redacted and the deadline armed; ``first`` runs first."""
     JANITOR.sweep(root)
-    recorder = RunRecorder(deadline, redact, filters)
+    recorder = RunRecorder(deadline, redact, filters, first)
     argv = ["-p", "no:cacheprovider", f"--rootdir={root}", "-W", _OWN_REWRITE_WARNING, *plugin_args(args)]
     junit_path = None
     if collect_only:
@@ -160,10 +162,10 @@ def run_suite(
         said = _pytest_message(err.tail, "ERROR:") or _pytest_message(out.tail, "ERROR:")
         run.error = {"type": "UsageError", "message": said or "pytest refused the arguments (exit code 4)"}
     elif recorder.collection_errors:
-        first = recorder.collection_errors[0]
-        lines = first["message"].strip().splitlines()
+        earliest = recorder.collection_errors[0]
+        lines = earliest["message"].strip().splitlines()
         count = len(recorder.collection_errors)
-        where = f"{count} error(s) during collection, first in {first['nodeid']}"
+        where = f"{count} error(s) during collection, first in {earliest['nodeid']}"
         run.error = {"type": "CollectionError", "message": f"{where}: {cut(chr(10).join(lines[-8:]), 1500)}"}
     elif code == pytest.ExitCode.INTERNAL_ERROR and not timed_out:
         said = _pytest_message(out.tail, "INTERNALERROR>") or _pytest_message(err.tail, "INTERNALERROR>")
@@ -188,6 +190,7 @@ def _run_all(
             root=root,
             deadline=deadline,
             redact=redact,
+            first=event.first,
         )
         return [run], [i for i in top.ids if i not in recorder.matched] if top else []
     runs: list[SuiteRun] = []
@@ -207,6 +210,7 @@ def _run_all(
             root=root,
             deadline=deadline,
             redact=redact,
+            first=event.first,
         )
         run.missing = [i for i in own.ids if i not in recorder.matched] if own else []
         matched.update(recorder.matched)
@@ -254,6 +258,29 @@ def _deliver(
 
 
 _state = {"frozen": False}
+# This process is one execution environment: a random id, and the invocations it has served so far.
+ENVIRONMENT_ID = uuid.uuid4().hex[:16]
+_served = [0]
+# Printed (last, so it is in the 4 KB log tail) when an environment refuses a run; ``dualmode invoke``
+# reads it to tell a refusal from a crash.
+REFUSAL_MARKER = "dualmode: environment refused the run"
+REFUSAL_EXIT_CODE = 75
+
+
+def _refuse_if_avoided(spec: Event) -> None:
+    """Exit the process when the event asks to avoid this environment (a re-run of a failed attempt).
+
+    Returning an error would leave the environment warm, and Lambda could route the next try to it
+    again; exiting makes Lambda retire it (the caller sees ``Runtime.ExitError``), so a retry is
+    guaranteed to land in another environment.
+    """
+    if ENVIRONMENT_ID in spec.avoid_environments:
+        _emit(f"{REFUSAL_MARKER}: {ENVIRONMENT_ID} ran an earlier attempt; exiting so a fresh one runs it")
+        os._exit(REFUSAL_EXIT_CODE)
+
+
+def _environment() -> dict[str, Any]:
+    return {"id": ENVIRONMENT_ID, "invocation": _served[0]}
 
 
 def _freeze_once() -> None:
@@ -281,6 +308,7 @@ def _emit(summary: str) -> None:
 def handle(event: Any, context: Any) -> dict[str, Any]:
     """Run the packaged suite for one Lambda event; see :func:`pytest_dualmode.aws_lambda.handler`."""
     started = time.monotonic()
+    _served[0] += 1
     try:
         spec = parse_event(event)
     except EventError as exc:  # not a run: returned (not raised), so the caller sees which field was wrong
@@ -288,8 +316,10 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
         # "key: value" to the redactor and lose the words after it.
         message = f"{exc.field}: {Redactor(os.environ)(exc.detail)}"
         result = error_result("EventError", message, time.monotonic() - started)
+        result["environment"] = _environment()
         _emit(result["summary"])
         return result
+    _refuse_if_avoided(spec)
     shard = {"index": spec.shard.index, "count": spec.shard.count} if spec.shard else None
     root = task_root()
     if not os.path.isdir(root):
@@ -298,12 +328,13 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
             f"the task root {root!r} (from {where}) is not a folder; point LAMBDA_TASK_ROOT at the tests"
         )
         result = error_result("ConfigError", message, time.monotonic() - started, shard)
+        result["environment"] = _environment()
         _emit(result["summary"])
         if spec.raise_on_failure:
             raise SuiteFailed(result)
         return result
     try:
-        with RunEnvironment(root, spec.env):
+        with RunEnvironment(root, spec.run_env()):
             redact = Redactor(os.environ)
             try:
                 config = HandlerConfig.from_environ(os.environ, spec.deadline_margin_ms)
@@ -329,6 +360,7 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
             cut(f"the handler failed ({type(exc).__name__}: {exc}); the log has the details", 1000)
         )
         result = error_result("InternalError", message, time.monotonic() - started, shard)
+    result = {**result, "environment": _environment()}
     _emit(result["summary"])
     _freeze_once()
     if result["outcome"] != "passed" and spec.raise_on_failure:

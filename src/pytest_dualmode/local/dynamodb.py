@@ -4,10 +4,10 @@
   127.0.0.1, for anything outside this process (a service started as a subprocess, the AWS CLI).
   The port serves from :meth:`EmbeddedDynamoDB.start`; the app itself is built on the first request.
 - **In-process client** (:meth:`EmbeddedDynamoDB.client`): a boto3 client whose requests are answered
-  by moto's DynamoDB handler directly, without a socket (see :mod:`pytest_dualmode.local.inprocess`).
-  The request still goes through botocore's whole pipeline (serialisation, parsing) and moto's whole
-  handler; the network hop is skipped, and some of moto's and werkzeug's slowest steps are taken a
-  faster way that gives the same bytes.
+  by moto's DynamoDB server app in this process, without a socket (see
+  :mod:`pytest_dualmode.local.inprocess`). The request still goes through botocore's whole pipeline
+  (serialisation, parsing) and moto's whole server path; only the network hop is skipped, through
+  botocore's public ``before-send`` event, with nothing of moto's or werkzeug's patched.
 
 Both paths reach the same moto backend, so data written through one is read through the other.
 """
@@ -27,8 +27,8 @@ from pytest_dualmode.local.http_server import WsgiServer
 class _LazyMotoApp:
     """moto's server app, built on the first HTTP request rather than at start.
 
-    Building it imports Flask and moto's dispatcher (about 60 ms); a run whose service uses only the
-    in-process client never sends an HTTP request, so it never pays for them.
+    Building it sets up moto's dispatcher over every service; a run whose service uses only the
+    in-process client (which has DynamoDB's own app) never sends an HTTP request, so it never pays for it.
     """
 
     def __init__(self) -> None:
@@ -72,10 +72,17 @@ class EmbeddedDynamoDB:
         ``in_process=True`` answers requests inside this process (no socket); ``False`` goes through
         the HTTP endpoint like any other process would.
         """
+        return self._make("client", in_process, kwargs)
+
+    def resource(self, *, in_process: bool = True, **kwargs: Any) -> Any:
+        """A boto3 DynamoDB resource bound to this DynamoDB; its client is answered like :meth:`client`'s."""
+        return self._make("resource", in_process, kwargs)
+
+    def _make(self, kind: str, in_process: bool, kwargs: dict[str, Any]) -> Any:
         import boto3
         from botocore.config import Config
 
-        client = boto3.session.Session().client(
+        made = getattr(boto3.session.Session(), kind)(
             "dynamodb",
             endpoint_url=self.url,
             region_name=self.region,
@@ -85,8 +92,11 @@ class EmbeddedDynamoDB:
             **kwargs,
         )
         if in_process:
-            inprocess.attach(client, key_id=FAKE_KEY_ID, region=self.region)
-        return client
+            # A resource's own client carries boto3's high-level (Python types) hooks: attach to it.
+            inprocess.attach(
+                made if kind == "client" else made.meta.client, key_id=FAKE_KEY_ID, region=self.region
+            )
+        return made
 
     def stop(self) -> None:
         """Stop the endpoint and forget every table, so the next start begins empty.

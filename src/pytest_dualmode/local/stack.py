@@ -32,8 +32,13 @@ class LocalStack:
         grpc_interceptors: list[Any] | None = None,
         on_grpc_address: Callable[[str], object] | None = None,
         connect_timeout: float = 5.0,
+        asgi_middleware: Callable[[Any], Any] | None = None,
+        grpc_aio_interceptors: Callable[[], list[Any]] | None = None,
+        on_dynamodb_ready: Callable[[Any], object] | None = None,
     ) -> None:
         self._external_endpoint = dynamodb_endpoint
+        self._on_dynamodb_ready = on_dynamodb_ready  # e.g. create the declared tables
+        self._ready: BaseException | bool = False
         self._wsgi_middleware = wsgi_middleware
         self._grpc_interceptors = grpc_interceptors or []
         self._on_grpc_address = on_grpc_address
@@ -41,6 +46,9 @@ class LocalStack:
         self._embedded: EmbeddedDynamoDB | None = None
         self._servers: list[Any] = []  # started servers, stopped in reverse order
         self._stop_callbacks: list[Callable[[], object]] = []
+        self._asgi_middleware = asgi_middleware
+        self._grpc_aio_interceptors = grpc_aio_interceptors
+        self._aio_loop: Any = None  # the background event loop of the async servers, started on first use
         self.grpc_address: str | None = None
         self.http_url: str | None = None
 
@@ -53,13 +61,38 @@ class LocalStack:
     def dynamodb_endpoint(self) -> str:
         """The DynamoDB endpoint URL, starting the embedded DynamoDB on first use."""
         if self._external_endpoint is not None:
+            self._dynamodb_ready()
             return self._external_endpoint
         if self._embedded is None:
             try:
                 self._embedded = EmbeddedDynamoDB().start()
             except Exception as exc:
                 raise StackError(f"the embedded DynamoDB (moto) did not start: {exc}") from exc
+        self._dynamodb_ready()
         return self._embedded.url
+
+    def _dynamodb_ready(self) -> None:
+        """Run ``on_dynamodb_ready`` once, before anyone else gets the DynamoDB; its failure sticks."""
+        if self._ready is True or self._on_dynamodb_ready is None:
+            return
+        if isinstance(self._ready, BaseException):
+            raise self._ready
+        client = (
+            self._embedded.client()
+            if self._embedded is not None
+            else self._external_client(str(self._external_endpoint))
+        )
+        try:
+            self._on_dynamodb_ready(client)
+        except Exception as exc:
+            self._ready = exc
+            raise
+        self._ready = True
+
+    @property
+    def embedded_region(self) -> str | None:
+        """The region of the embedded DynamoDB (None with ``--dynamodb-endpoint``)."""
+        return self._embedded.region if self._embedded is not None else None
 
     def dynamodb_client(self) -> Any:
         """A boto3 DynamoDB client for the stack's DynamoDB (in-process when embedded)."""
@@ -68,11 +101,18 @@ class LocalStack:
             return self._embedded.client()
         return self._external_client(endpoint)
 
-    def _external_client(self, endpoint: str) -> Any:
+    def dynamodb_resource(self) -> Any:
+        """A boto3 DynamoDB resource for the stack's DynamoDB (in-process when embedded)."""
+        endpoint = self.dynamodb_endpoint()
+        if self._embedded is not None:
+            return self._embedded.resource()
+        return self._external_client(endpoint, kind="resource")
+
+    def _external_client(self, endpoint: str, kind: str = "client") -> Any:
         import boto3
         from botocore.config import Config
 
-        client = boto3.session.Session().client(
+        made = getattr(boto3.session.Session(), kind)(
             "dynamodb",
             endpoint_url=endpoint,
             region_name=FAKE_REGION,
@@ -84,8 +124,8 @@ class LocalStack:
                 retries={"max_attempts": 3, "mode": "standard"},
             ),
         )
-        self._wait_for_external(client, endpoint)
-        return client
+        self._wait_for_external(made if kind == "client" else made.meta.client, endpoint)
+        return made
 
     def _wait_for_external(self, client: Any, endpoint: str) -> None:
         deadline = time.monotonic() + self._connect_timeout
@@ -112,9 +152,15 @@ class LocalStack:
                     "a test asked for grpc_channel, but dualmode_service returned no gRPC servicers; pass "
                     "LocalService(grpc=lambda server: add_MyServicer_to_server(svc, server), ...)"
                 )
-            from pytest_dualmode.local.grpc_server import GrpcServer
+            if service.grpc_is_aio:
+                from pytest_dualmode.local.aio import AioGrpcServer
 
-            server = GrpcServer(registrations, interceptors=self._grpc_interceptors).start()
+                interceptors = self._grpc_aio_interceptors() if self._grpc_aio_interceptors else []
+                server: Any = AioGrpcServer(self._loop(), registrations, interceptors=interceptors).start()
+            else:
+                from pytest_dualmode.local.grpc_server import GrpcServer
+
+                server = GrpcServer(registrations, interceptors=self._grpc_interceptors).start()
             self._servers.append(server)
             if self._on_grpc_address is not None:
                 self._on_grpc_address(server.address)
@@ -125,19 +171,37 @@ class LocalStack:
     def serve_http(self, service: LocalService) -> str:
         """Serve the service's WSGI app (once) and return ``http://127.0.0.1:PORT``."""
         if self.http_url is None:
-            if service.http is None:
+            shape = service.http_app()
+            if shape is None:
                 raise StackError(
-                    "a test asked for http, but dualmode_service returned no WSGI app; pass "
-                    "LocalService(http=my_wsgi_app, ...)"
+                    "a test asked for http, but dualmode_service returned no HTTP app; pass "
+                    "LocalService(http=my_wsgi_or_asgi_app, ...)"
                 )
-            from pytest_dualmode.local.http_server import WsgiServer
+            kind, app = shape
+            server: Any
+            if kind == "asgi":
+                from pytest_dualmode.local.aio import AsgiServer
 
-            app = service.http if self._wsgi_middleware is None else self._wsgi_middleware(service.http)
-            server = WsgiServer(app).start()
+                app = app if self._asgi_middleware is None else self._asgi_middleware(app)
+                server = AsgiServer(self._loop(), app).start()
+            else:
+                from pytest_dualmode.local.http_server import WsgiServer
+
+                app = app if self._wsgi_middleware is None else self._wsgi_middleware(app)
+                server = WsgiServer(app).start()
             self._servers.append(server)
             self._remember(service)
             self.http_url = server.url
         return self.http_url
+
+    def _loop(self) -> Any:
+        """The background event loop of the async servers (started now if it is not running)."""
+        if self._aio_loop is None:
+            from pytest_dualmode.local.aio import BackgroundLoop
+
+            self._aio_loop = BackgroundLoop()
+            self._servers.append(self._aio_loop)  # stopped after the servers on it (reverse order)
+        return self._aio_loop
 
     def _remember(self, service: LocalService) -> None:
         if service.on_stop is not None and service.on_stop not in self._stop_callbacks:
@@ -161,6 +225,7 @@ class LocalStack:
             with contextlib.suppress(Exception):
                 server.stop()
         self._servers.clear()
+        self._aio_loop = None
         for callback in self._stop_callbacks:
             with contextlib.suppress(Exception):
                 callback()
@@ -168,4 +233,5 @@ class LocalStack:
         if self._embedded is not None:
             self._embedded.stop()
             self._embedded = None
+        self._ready = False
         self.grpc_address = self.http_url = None

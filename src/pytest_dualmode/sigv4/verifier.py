@@ -331,14 +331,19 @@ class SigV4WsgiMiddleware:
                 body,
             )
         except SignatureError as exc:
-            error = {"code": "UNAUTHENTICATED", "message": f"SigV4: {exc.reason}"}
-            payload = json.dumps({"error": error}).encode()
+            payload = rejection_body(exc.reason)
             start_response(
                 "403 Forbidden",
                 [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
             )
             return [payload]
         return self.app(environ, start_response)
+
+
+def rejection_body(reason: str) -> bytes:
+    """The JSON body of a 403 answer to a request that failed verification (the HTTP middlewares')."""
+    error = {"code": "UNAUTHENTICATED", "message": f"SigV4: {reason}"}
+    return json.dumps({"error": error}).encode()
 
 
 def _raw_path(environ: Mapping[str, Any]) -> str:
@@ -392,6 +397,17 @@ class SigV4ServerInterceptor:
 
     def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
         """Verify the call's metadata; hand on to ``continuation`` or return a rejecting handler."""
+        reason = self.rejection(handler_call_details)
+        if reason is not None:
+            return _rejecting_handler(continuation(handler_call_details), reason)
+        return continuation(handler_call_details)
+
+    def rejection(self, handler_call_details: Any) -> str | None:
+        """Why a front door would refuse this call (``"SigV4: <reason>"``), or None when it is signed right.
+
+        Shared by this interceptor and the ``grpc.aio`` one
+        (:class:`pytest_dualmode.sigv4.aio.SigV4AioServerInterceptor`).
+        """
         # Binary (-bin) values cannot be signed headers; a client's own "host" never overrides the signed one.
         headers = [
             (m.key, m.value)
@@ -412,15 +428,19 @@ class SigV4ServerInterceptor:
             # (an unsigned call, host or not, fails in verify() as "missing Authorization header")
             self.verifier.verify("POST", handler_call_details.method, "", headers, None)
         except SignatureError as exc:
-            return _rejecting_handler(continuation(handler_call_details), f"SigV4: {exc.reason}")
-        return continuation(handler_call_details)
+            return f"SigV4: {exc.reason}"
+        return None
 
 
-def _rejecting_handler(handler: Any, message: str) -> Any:
+def _rejecting_handler(handler: Any, message: str, reject: Callable[..., Any] | None = None) -> Any:
+    """A handler of ``handler``'s call kind whose behaviour is ``reject`` (default: abort with
+    UNAUTHENTICATED and ``message``)."""
     import grpc
 
-    def reject(request: Any, context: Any) -> Any:
+    def abort(request: Any, context: Any) -> Any:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    reject = reject or abort
 
     if handler is None:  # an unknown method: reject before revealing that it does not exist
         return grpc.unary_unary_rpc_method_handler(reject)

@@ -127,17 +127,19 @@ class Emulator:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         env: Mapping[str, str] | None = None,
         on_log: Callable[[str], None] | None = None,
+        fresh: bool = False,
     ) -> EmulationOutcome:
         """Run one invocation with ``event`` (any JSON value) and return what Lambda would have reported.
 
         ``env`` adds to (and overrides) the function's environment; a warm runtime is reused only by an
         invocation with the same environment. ``on_log`` receives each log line as it is written (the
-        outcome keeps the last 4 KB, like Lambda's log tail).
+        outcome keeps the last 4 KB, like Lambda's log tail). ``fresh`` runs it in a newly started
+        runtime even when a warm one is idle.
         """
         if not 0 < timeout_s <= 900:
             raise CliError(f"--timeout {timeout_s:g}: Lambda allows 1 to 900 seconds; use e.g. --timeout 300")
         overrides = self._overrides(env)
-        runtime = self._pool.acquire(overrides)
+        runtime = self._pool.acquire(overrides, fresh=fresh)
         reusable = False
         try:
             outcome, reusable = run_invocation(

@@ -62,13 +62,17 @@ class RuntimePool:
         with self._lock:
             return len(self._idle)
 
-    def acquire(self, overrides: dict[str, str]) -> RuntimeProcess:
-        """An idle runtime with this configuration, else a newly started one (a cold start)."""
+    def acquire(self, overrides: dict[str, str], *, fresh: bool = False) -> RuntimeProcess:
+        """An idle runtime with this configuration, else a newly started one (a cold start).
+
+        ``fresh`` always starts a new runtime (a re-run that must not meet an earlier run's state); it
+        takes the place of the least recently used idle one, so the pool does not grow.
+        """
         key = config_key(overrides)
         with self._lock:
             self._check_open()
             dead = [r for r in self._idle if not r.alive]  # crashed while idle
-            matching = [r for r in self._idle if r.alive and r.key == key]
+            matching = [] if fresh else [r for r in self._idle if r.alive and r.key == key]
             if matching:
                 runtime = matching[-1]
                 self._idle.remove(runtime)

@@ -9,6 +9,7 @@ serve another invocation (it answered, within its deadline and memory) is decide
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import deque
@@ -37,7 +38,8 @@ class EmulationOutcome:
     with the error payload (``errorType``, ``errorMessage``) in ``error``; ``log_tail``: the last
     4 KB of the log; ``timed_out``: the deadline killed the runtime; ``cold_start``: the invocation
     started a new runtime process (False: a warm or pre-started one served it); ``start_s``: seconds
-    from the invocation until the runtime took the event (a cold start's init; about 0 when warm).
+    from the invocation until the runtime took the event (a cold start's init; about 0 when warm);
+    ``billed_ms`` and ``init_ms``: the figures of the log's ``REPORT`` line.
     """
 
     result: dict[str, Any] | None
@@ -51,6 +53,8 @@ class EmulationOutcome:
     cold_start: bool = True
     start_s: float = 0.0
     task_root_writes: list[str] = field(default_factory=list)
+    billed_ms: int | None = None
+    init_ms: float | None = None
 
     @property
     def exit_code(self) -> int:
@@ -273,11 +277,16 @@ def run_invocation(
             )
     else:
         _result(result.payload, outcome)
-    init = f"Init Duration: {started_s * 1000:.2f} ms\t" if cold and not result.init_error else ""
+    init_ms = started_s * 1000 if cold and not result.init_error else 0.0
+    init = f"Init Duration: {init_ms:.2f} ms\t" if init_ms else ""
+    # billed as Lambda bills an on-demand function: rounded up to the millisecond, the init phase included
+    billed_ms = math.ceil(result.duration_s * 1000 + init_ms)
+    outcome.billed_ms, outcome.init_ms = billed_ms, init_ms or None
     log.write(f"END RequestId: {result.request_id}\n")
     log.write(
         f"REPORT RequestId: {result.request_id}\tDuration: {result.duration_s * 1000:.2f} ms\t"
-        f"Memory Size: {memory_mb} MB\tMax Memory Used: {watch.peak_mb} MB\t{init}\n"
+        f"Billed Duration: {billed_ms} ms\tMemory Size: {memory_mb} MB\t"
+        f"Max Memory Used: {watch.peak_mb} MB\t{init}\n"
     )
     outcome.log_tail = log.tail()
     return outcome, reusable

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pytest_dualmode.cli import CliError
+from pytest_dualmode.cli.invoke.cost import Report, parse_report
 from pytest_dualmode.redaction import redact_local as redact
 
 RESULT_SCHEMA = "pytest-dualmode.result/1"
@@ -37,6 +38,9 @@ class Outcome:
     in one line why there is no usable result; ``rerun_ok`` says whether running the same shard again is
     safe and useful (a crash: yes; a client read timeout, where the run may still be going: no); ``fatal``
     marks a configuration error that will fail every invocation the same way (function not found, denied).
+    ``error_type`` names the failure as Lambda does (``Runtime.ExitError``, ``Sandbox.Timedout``,
+    ``TooManyRequestsException``, ``ServiceException``...; ``ReadTimeout`` and ``ConnectionError`` for
+    the client's own); ``report`` holds the figures of the log tail's ``REPORT`` line.
     """
 
     result: dict[str, Any] | None
@@ -47,6 +51,8 @@ class Outcome:
     rerun_ok: bool = False
     fatal: bool = False
     request_id: str | None = None
+    error_type: str | None = None
+    report: Report | None = None
 
 
 class Backend(Protocol):
@@ -91,6 +97,16 @@ def parse_payload(payload: bytes, function_error: str | None) -> tuple[dict[str,
     if function_error:
         line = f"function error ({function_error}): {line}"
     return None, redact(line)[:_MAX_ERROR_CHARS]
+
+
+def error_type_of(payload: bytes) -> str | None:
+    """The ``errorType`` of a function error's payload (``Runtime.ExitError``...), else None."""
+    try:
+        data = json.loads(payload.decode("utf-8", errors="replace")) if payload else None
+    except ValueError:
+        return None
+    kind = data.get("errorType") if isinstance(data, dict) else None
+    return str(kind) if kind else None
 
 
 def decode_log_tail(encoded: str | None) -> str:
@@ -142,6 +158,7 @@ class AwsBackend:
         self.region = session.region_name
         target = function_name + (f":{qualifier}" if qualifier else "")
         self.description = f"{target} in {self.region}"
+        self.architecture: str | None = None  # read with the configuration (for the price estimate)
         if timeout_s is None:  # GetFunctionConfiguration: botocore's normal retries are harmless here
             control_config = botocore.config.Config(connect_timeout=CONNECT_TIMEOUT_S)
             control = session.client("lambda", endpoint_url=endpoint_url, config=control_config)
@@ -178,6 +195,8 @@ class AwsBackend:
             ) from None
         except self._exc.BotoCoreError as exc:
             raise CliError(f"cannot reach Lambda for {self.description}: {exc}") from None
+        architectures = config.get("Architectures") or []
+        self.architecture = str(architectures[0]) if architectures else "x86_64"
         return float(config.get("Timeout") or 900)
 
     def invoke(self, event: dict[str, Any]) -> Outcome:
@@ -202,26 +221,41 @@ class AwsBackend:
                 error=f"no response within {self.read_timeout_s:.0f}s (read timeout); the invocation may "
                 "still be running, so it is not re-run",
                 duration_s=time.monotonic() - start,
+                error_type="ReadTimeout",
             )
         except (self._exc.EndpointConnectionError, self._exc.ConnectTimeoutError) as exc:
             # the request never reached Lambda: running it again cannot run the suite twice
             duration = time.monotonic() - start
-            return Outcome(None, error=f"cannot connect: {exc}", duration_s=duration, rerun_ok=True)
+            return Outcome(
+                None,
+                error=f"cannot connect: {exc}",
+                duration_s=duration,
+                rerun_ok=True,
+                error_type="ConnectionError",
+            )
         except self._exc.NoCredentialsError:
-            return Outcome(None, error="no AWS credentials found", fatal=True)
+            return Outcome(None, error="no AWS credentials found", fatal=True, error_type="NoCredentials")
         except self._exc.BotoCoreError as exc:
-            return Outcome(None, error=f"{type(exc).__name__}: {exc}", duration_s=time.monotonic() - start)
+            return Outcome(
+                None,
+                error=f"{type(exc).__name__}: {exc}",
+                duration_s=time.monotonic() - start,
+                error_type=type(exc).__name__,
+            )
         duration = time.monotonic() - start
         function_error = response.get("FunctionError")
         result, error = parse_payload(payload, function_error)
+        log_tail = decode_log_tail(response.get("LogResult"))
         return Outcome(
             result,
             function_error=function_error,
             error=error,
-            log_tail=decode_log_tail(response.get("LogResult")),
+            log_tail=log_tail,
             duration_s=duration,
             rerun_ok=result is None,  # a function error without a result: the runtime crashed or timed out
             request_id=response.get("ResponseMetadata", {}).get("RequestId"),
+            error_type=error_type_of(payload) if function_error else None,
+            report=parse_report(log_tail),
         )
 
     def close(self) -> None:
@@ -233,9 +267,12 @@ class AwsBackend:
         if code == "TooManyRequestsException" or status == 429:
             raise Throttled(_client_error_text(exc))
         text = _client_error_text(exc)
+        kind = code or f"HTTP{status}"
         if status >= 500:  # Lambda's own failure (ServiceException, EC2 errors): one re-run is reasonable
-            return Outcome(None, error=text, duration_s=duration, rerun_ok=True)
-        return Outcome(None, error=text, duration_s=duration, fatal=status in (401, 403, 404))
+            return Outcome(None, error=text, duration_s=duration, rerun_ok=True, error_type=kind)
+        return Outcome(
+            None, error=text, duration_s=duration, fatal=status in (401, 403, 404), error_type=kind
+        )
 
 
 def _client_error_text(exc: Any) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from pytest_dualmode.cli import CliError
 from pytest_dualmode.cli.invoke.backend import Outcome, parse_payload
+from pytest_dualmode.cli.invoke.cost import Report
 from pytest_dualmode.redaction import redact_local as redact
 
 
@@ -57,6 +58,9 @@ class EmulatedBackend:
         self._emulator = Emulator(zip_path, function_name=label or "system-tests", keep_warm=keep_warm)
         self._log = log
         self.function_timeout_s: float = timeout_s or DEFAULT_TIMEOUT_S
+        self.memory_mb: int = self._emulator.memory_mb
+        self.region: str | None = None  # priced as the default region
+        self.architecture: str | None = None  # priced as x86_64 unless --architecture says otherwise
         self.description = f"emulated runtimes of {zip_path.name} ({self._emulator.client})"
 
     def warm(self, count: int) -> int:
@@ -78,12 +82,23 @@ class EmulatedBackend:
         return ready
 
     def invoke(self, event: dict[str, Any]) -> Outcome:
-        """One invocation in an idle warm runtime, else a new one; a crash or timeout is an outcome."""
-        emulated = self._emulator.invoke(event, timeout_s=self.function_timeout_s)
+        """One invocation in an idle warm runtime, else a new one (always a new one for a re-run); a crash
+        or timeout is an outcome."""
+        # a re-run (it lists environments to avoid) gets a runtime of its own, never a warm one
+        fresh = isinstance(event, dict) and "avoid_environments" in event
+        emulated = self._emulator.invoke(event, timeout_s=self.function_timeout_s, fresh=fresh)
         result, error = emulated.result, None
         if result is None:
             payload = emulated.error or {"errorType": "Runtime.Unknown", "errorMessage": "no result"}
             _, error = parse_payload(json.dumps(payload).encode("utf-8"), emulated.function_error)
+        report = Report(
+            duration_ms=round(emulated.duration_s * 1000, 2),
+            billed_ms=emulated.billed_ms,
+            memory_mb=self.memory_mb,
+            max_memory_mb=emulated.max_memory_mb,
+            init_ms=round(emulated.init_ms, 2) if emulated.init_ms else None,
+        )
+        kind = (emulated.error or {}).get("errorType") if emulated.function_error else None
         return Outcome(
             result,
             function_error=emulated.function_error,
@@ -91,6 +106,8 @@ class EmulatedBackend:
             log_tail=redact(emulated.log_tail),
             duration_s=emulated.duration_s,
             rerun_ok=result is None,  # a crashed or killed runtime: as on Lambda, one re-run
+            error_type=str(kind) if kind else None,
+            report=report,
         )
 
     def close(self) -> None:

@@ -10,6 +10,9 @@ Rules (also in docs/invoke.md):
   index; then the earlier position in that shard's result.
 * A test a shard reported but collection did not list is kept (it ran, and its failure must count),
   after the collected ones, under the same rule.
+* Re-runs (``--reruns``) never change which record is kept, nor a shard's own ``counts``: they add
+  ``attempts`` to the record (the kept one first), and a failed or errored test that passed in a
+  re-run becomes ``flaky`` (counted once, under ``flaky``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 
 from pytest_dualmode.cli.invoke.backend import RESULT_SCHEMA
 from pytest_dualmode.cli.invoke.fanout import ShardRun
+from pytest_dualmode.cli.invoke.fate import EXIT_INFRASTRUCTURE
+from pytest_dualmode.cli.invoke.rerun import failed_ids
 
 _RANK = {"error": 4, "failed": 3, "passed": 2, "skipped": 1, "not_run": 0}
 _COUNT_KEY = {
@@ -27,16 +32,25 @@ _COUNT_KEY = {
     "skipped": "skipped",
     "error": "errors",
     "not_run": "not_run",
+    "flaky": "flaky",
 }
+COUNT_KEYS = ("passed", "failed", "skipped", "errors", "not_run", "flaky")
 # exit codes that outrank "tests failed", as in pytest: internal error, usage error, interrupted
 _EXIT_PRIORITY = (3, 4, 2)
 
 
-def merge(collected: Sequence[str], shards: Sequence[ShardRun], *, duration_s: float) -> dict[str, Any]:
+def merge(
+    collected: Sequence[str],
+    shards: Sequence[ShardRun],
+    *,
+    duration_s: float,
+    fail_on_flaky: bool = False,
+) -> dict[str, Any]:
     """Merge ``shards`` into one result over ``collected``; see the module docstring for the rules.
 
     The returned dict follows docs/result-schema.md, with each test record's ``shard`` (0-based index)
     and a ``shards`` array of per-shard information. ``junit_xml`` is left for the caller to fill.
+    ``fail_on_flaky`` makes a flaky test fail the run (``exit_reason`` ``flaky``, exit code 1).
     """
     owner = {nodeid: shard.index for shard in shards for nodeid in shard.nodeids}
     candidates: dict[str, list[tuple[tuple[int, int, int, int, int], dict[str, Any]]]] = {}
@@ -83,8 +97,9 @@ def merge(collected: Sequence[str], shards: Sequence[ShardRun], *, duration_s: f
             reason = reasons.get((record["shard"], nodeid)) or record.get("message") or "not run"
             record["message"] = reason
         tests.append(record)
+    _add_attempts(tests, shards)
 
-    counts = dict.fromkeys(("passed", "failed", "skipped", "errors", "not_run"), 0)
+    counts = dict.fromkeys(COUNT_KEYS, 0)
     for record in tests:
         counts[_COUNT_KEY[record["outcome"]]] += 1
     merged: dict[str, Any] = {
@@ -101,7 +116,14 @@ def merge(collected: Sequence[str], shards: Sequence[ShardRun], *, duration_s: f
         ),
         "shards": [shard_info(shard) for shard in shards],
     }
-    merged["outcome"], merged["exit_code"], error = _verdict(counts, shards)
+    flaky = {t["nodeid"] for t in tests if t["outcome"] == "flaky"}
+    # a shard whose failures all passed on a re-run no longer fails the run
+    cleared = {s.index for s in shards if (ids := failed_ids(s)) and set(ids) <= flaky}
+    merged["outcome"], merged["exit_code"], error = _verdict(counts, shards, cleared)
+    merged["exit_reason"] = _exit_reason(counts, shards, fail_on_flaky)
+    merged["exit_code"] = _exit_code(merged["exit_reason"], merged["exit_code"], shards)
+    if merged["exit_reason"] == "flaky" and merged["outcome"] == "passed":
+        merged["outcome"] = "failed"
     if error:
         merged["error"] = error
     if extras:
@@ -128,6 +150,12 @@ def shard_info(shard: ShardRun) -> dict[str, Any]:
         "function_error": outcome.function_error if outcome else None,
         "error": outcome.error if outcome and result is None else None,
         "request_id": outcome.request_id if outcome else None,
+        "fate": shard.fate[0],
+        "error_type": shard.fate[1],
+        "invocations": [
+            {**item, "attempt": n}  # numbered over the shard's invocations, re-runs included
+            for n, item in enumerate((i for run in (shard, *shard.reruns) for i in run.invocations), 1)
+        ],
     }
     if shard.earlier_errors:
         info["rerun_after"] = list(shard.earlier_errors)
@@ -168,9 +196,12 @@ def _lost_reason(shard: ShardRun | None) -> str:
     return f"{shard.label} did not report this test (shard outcome {outcome.result.get('outcome')}{cut})"
 
 
-def _verdict(counts: dict[str, int], shards: Sequence[ShardRun]) -> tuple[str, int, dict[str, str] | None]:
-    """The merged outcome, exit code and error (see docs/invoke.md, "Exit codes")."""
+def _verdict(
+    counts: dict[str, int], shards: Sequence[ShardRun], cleared: set[int]
+) -> tuple[str, int, dict[str, str] | None]:
+    """The merged outcome and pytest's exit code (see docs/invoke.md, "Exit codes"), and the error."""
     codes = {s.index: shard_exit_code(s) for s in shards}
+    codes.update({i: 0 for i in cleared if codes.get(i) == 1})
     if not sum(counts.values()) and codes and set(codes.values()) == {5}:
         return (
             "error",
@@ -212,3 +243,82 @@ def _shard_problem(shard: ShardRun) -> str:
         return f"function error ({outcome.function_error}) with a {outcome.result.get('outcome')} result"
     error = outcome.result.get("error") or {}
     return f"{error.get('type', 'error')}: {error.get('message', '')}".strip()
+
+
+def _add_attempts(tests: list[dict[str, Any]], shards: Sequence[ShardRun]) -> None:
+    """Add each re-run's records as ``attempts`` of the tests it re-ran; mark the ones that passed flaky."""
+    by_id = {t["nodeid"]: t for t in tests}
+    for shard in shards:
+        if not shard.reruns:
+            continue
+        position = len(shard.invocations) - 1  # index of the invocation that gave the shard's result
+        for run in shard.reruns:
+            position += len(run.invocations)
+            result = run.outcome.result if run.outcome else None
+            reported = {
+                r["nodeid"]: r
+                for r in (result or {}).get("tests") or []
+                if isinstance(r, dict) and isinstance(r.get("nodeid"), str)
+            }
+            for nodeid in run.nodeids:
+                record = by_id.get(nodeid)
+                if record is None:
+                    continue
+                attempts = record.setdefault("attempts", [_attempt(record, shard.index, _first(shard))])
+                again = reported.get(nodeid)
+                if again is None:
+                    why = run.outcome.error if run.outcome and result is None else "not reported"
+                    again = {"nodeid": nodeid, "outcome": "not_run", "duration": 0.0, "message": why}
+                attempts.append(_attempt(again, shard.index, position))
+    for record in tests:
+        attempts = record.get("attempts")
+        if not attempts or record["outcome"] not in ("failed", "error"):
+            continue
+        if any(a["outcome"] == "passed" for a in attempts[1:]):
+            record["outcome"] = "flaky"
+
+
+def _first(shard: ShardRun) -> int:
+    return max(0, len(shard.invocations) - 1)
+
+
+def _attempt(record: dict[str, Any], shard: int, invocation: int) -> dict[str, Any]:
+    outcome = str(record.get("outcome"))
+    return {
+        "outcome": outcome if outcome in _RANK else "error",
+        "duration": float(record.get("duration") or 0.0),
+        "message": record.get("message"),
+        "shard": shard,
+        "invocation": invocation,
+    }
+
+
+def _exit_reason(counts: dict[str, int], shards: Sequence[ShardRun], fail_on_flaky: bool) -> str:
+    """Why the run ends as it does (docs/invoke.md, "Exit codes"), strongest first."""
+    fates = {s.fate[0] for s in shards}
+    if "collection_error" in fates:
+        return "collection_error"
+    # a shard that failed without a failed test (pytest exited non-zero anyway) fails the run too
+    odd = any(s.fate[0] == "tests_failed" and not failed_ids(s) for s in shards)
+    if counts["failed"] or counts["errors"] or odd:
+        return "tests_failed"
+    if counts["flaky"] and fail_on_flaky:
+        return "flaky"
+    if "infrastructure" in fates or counts["not_run"]:
+        return "infrastructure"
+    return "passed"
+
+
+def _exit_code(reason: str, pytest_code: int, shards: Sequence[ShardRun]) -> int:
+    """The process exit code: pytest's for test and collection problems, 75 for infrastructure only."""
+    if reason == "infrastructure":
+        return EXIT_INFRASTRUCTURE
+    if reason == "flaky":
+        return 1
+    if reason == "collection_error":
+        codes = {shard_exit_code(s) for s in shards if s.fate[0] == "collection_error"}
+        return next((c for c in (*_EXIT_PRIORITY, 5) if c in codes), 2)
+    if reason == "tests_failed":  # pytest's precedence over the shards that ran (infrastructure excluded)
+        codes = {shard_exit_code(s) for s in shards if s.fate[0] != "infrastructure"}
+        return next((c for c in _EXIT_PRIORITY if c in codes), 1)
+    return pytest_code

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from pytest_dualmode.cli.invoke.fanout import ShardRun
@@ -11,14 +11,15 @@ from pytest_dualmode.redaction import redact_local as redact
 
 MAX_LISTED = 30  # failures / not-run tests listed by name; the JSON and JUnit files have them all
 _COLUMNS = ("passed", "failed", "skipped", "errors", "not_run")
-_LABEL = {"failed": "FAILED", "error": "ERROR", "not_run": "NOT RUN"}
+_COUNTED = (*_COLUMNS, "flaky")
+_LABEL = {"failed": "FAILED", "error": "ERROR", "not_run": "NOT RUN", "flaky": "FLAKY"}
 
 
 def counts_text(counts: dict[str, int] | None) -> str:
     """``3 passed, 1 failed`` (zero counts left out, as pytest does)."""
     if not counts:
         return "no result"
-    parts = [f"{counts.get(key, 0)} {key.replace('_', ' ')}" for key in _COLUMNS if counts.get(key)]
+    parts = [f"{counts.get(key, 0)} {key.replace('_', ' ')}" for key in _COUNTED if counts.get(key)]
     return ", ".join(parts) or "no tests"
 
 
@@ -29,8 +30,11 @@ def progress_line(shard: ShardRun, done: int, total: int) -> str:
     extra = []
     if shard.throttled:
         extra.append(f"throttled {shard.throttled}x")
-    if shard.attempts > 1:
+    if shard.earlier_errors:
         extra.append("re-run after a crash")
+    fate, error_type = shard.fate
+    if fate == "infrastructure":
+        extra.append(f"infrastructure: {error_type}")
     note = f" ({', '.join(extra)})" if extra else ""
     status = shard_status(shard)
     return (
@@ -57,8 +61,11 @@ def problems(tests: Sequence[dict[str, Any]], out: TextIO) -> None:
     """List failed, errored and not-run tests, pytest's short-summary style, at most ``MAX_LISTED``."""
     bad = [t for t in tests if t["outcome"] in _LABEL]
     for record in bad[:MAX_LISTED]:
-        message = redact(str(record.get("message") or "")).strip().splitlines()
-        first = f" - {message[0][:200]}" if message else ""
+        crash = redact(crash_line(record))
+        first = f" - {crash[:200]}" if crash else ""
+        attempts = record.get("attempts") or []
+        if attempts:
+            first += f" ({'/'.join(a['outcome'] for a in attempts)} in {len(attempts)} attempts)"
         print(f"{_LABEL[record['outcome']]} {record['nodeid']}{first}", file=out)
     if len(bad) > MAX_LISTED:
         print(
@@ -67,14 +74,28 @@ def problems(tests: Sequence[dict[str, Any]], out: TextIO) -> None:
         )
 
 
+def crash_line(record: Mapping[str, Any]) -> str:
+    """What failed, in one line, as pytest's short summary says it: the record's ``crash``, else the first
+    ``E   `` line of the failure text, else its first line (a skip reason, a not-run reason)."""
+    crash = str(record.get("crash") or "").strip()
+    if crash:
+        return crash.splitlines()[0]
+    lines = str(record.get("message") or "").strip().splitlines()
+    for line in lines:
+        if line.startswith("E ") and line[1:].strip():
+            return line[1:].strip()
+    return lines[0] if lines else ""
+
+
 def shard_table(shards: Sequence[ShardRun], out: TextIO) -> None:
     """The per-shard table: tests assigned, counts, duration, attempts, throttles and status."""
-    header = ("shard", "tests", *_COLUMNS, "duration", "attempts", "throttled", "status")
+    header = ("shard", "tests", *_COLUMNS, "duration", "attempts", "throttled", "reruns", "fate")
     rows: list[tuple[str, ...]] = [header]
     for shard in shards:
         result = shard.outcome.result if shard.outcome else None
         counts = (result or {}).get("counts") or {}
         cells = [str(counts.get(key, "-")) if result else "-" for key in _COLUMNS]
+        fate, error_type = shard.fate
         rows.append(
             (
                 f"{shard.index + 1}/{shard.count}",
@@ -83,7 +104,8 @@ def shard_table(shards: Sequence[ShardRun], out: TextIO) -> None:
                 f"{shard.duration_s:.1f}s",
                 str(shard.attempts),
                 str(shard.throttled),
-                shard_status(shard),
+                str(len(shard.reruns)),
+                f"{fate} ({error_type})" if error_type else fate,
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -95,6 +117,21 @@ def shard_table(shards: Sequence[ShardRun], out: TextIO) -> None:
         print(line.rstrip(), file=out)
 
 
+def infrastructure(shards: Sequence[dict[str, Any]], out: TextIO) -> None:
+    """The invocations the infrastructure failed (retried or not), apart from the tests' failures."""
+    lines = []
+    for info in shards:
+        label = f"shard {info['index'] + 1}/{info['count']}"
+        for item in info.get("invocations") or []:
+            if item.get("fate") == "infrastructure":
+                what = "re-run" if item.get("rerun") else "attempt"
+                lines.append(f"  {label} {what} {item['attempt']}: {item.get('error_type')}")
+    if lines:
+        print(f"infrastructure failures ({len(lines)}, not test failures):", file=out)
+        for line in lines[:MAX_LISTED]:
+            print(line, file=out)
+
+
 def summary_line(merged: dict[str, Any], strategy: str) -> str:
     """The last line: counts, wall time, shards and the outcome, e.g. ``== 198 passed, 2 failed in ...``."""
     shards = len(merged.get("shards") or [])
@@ -102,5 +139,6 @@ def summary_line(merged: dict[str, Any], strategy: str) -> str:
     how = f", {strategy}" if shards > 1 else ""
     return (
         f"== {counts_text(merged['counts'])} in {merged['duration_s']:.1f}s "
-        f"({shards} shard{plural}{how}): {merged['outcome']}, exit code {merged['exit_code']} =="
+        f"({shards} shard{plural}{how}): {merged.get('exit_reason', merged['outcome'])}, "
+        f"exit code {merged['exit_code']} =="
     )

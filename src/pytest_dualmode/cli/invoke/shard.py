@@ -13,6 +13,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_dualmode.cli import CliError
 
@@ -40,15 +41,40 @@ class Plan:
 def load_durations(path: Path, *, where: str) -> dict[str, float]:
     """Read per-test durations from a previous run's JSON result (``--json`` output or a shard result).
 
-    A missing file is not an error (first run: no history); an unreadable one is, naming ``where`` it came
-    from (``--durations-from`` or ``--json``) and the fix.
+    The result's ``durations`` map (the history a merged result carries, with timings of tests that did
+    not run that time) first, then its tests' own durations over it. A missing file is not an error
+    (first run: no history); an unreadable one is, naming ``where`` it came from and the fix.
     """
+    data = read_result(path, where=where)
+    durations: dict[str, float] = {}
+    kept = data.get("durations")
+    for nodeid, duration in (kept if isinstance(kept, dict) else {}).items():
+        if isinstance(nodeid, str) and isinstance(duration, int | float) and duration >= 0:
+            durations[nodeid] = float(duration)
+    durations.update(test_durations(data.get("tests") or []))
+    return durations
+
+
+def test_durations(tests: Sequence[object]) -> dict[str, float]:
+    """``{nodeid: duration}`` of the records of tests that ran (a ``not_run`` one tells nothing)."""
+    durations: dict[str, float] = {}
+    for record in tests:
+        if not isinstance(record, dict) or record.get("outcome") == "not_run":
+            continue
+        nodeid, duration = record.get("nodeid"), record.get("duration")
+        if isinstance(nodeid, str) and isinstance(duration, int | float) and duration >= 0:
+            durations[nodeid] = float(duration)
+    return durations
+
+
+def read_result(path: Path, *, where: str) -> dict[str, Any]:
+    """A previous run's JSON result, ``{}`` when the file does not exist; CliError when it is not one."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise CliError(f"cannot read durations from {path} ({where}): {exc.strerror}") from None
+        raise CliError(f"cannot read the previous result {path} ({where}): {exc.strerror}") from None
     try:
         data = json.loads(text)
     except ValueError:
@@ -60,14 +86,7 @@ def load_durations(path: Path, *, where: str) -> dict[str, float]:
             f"{path} ({where}) is not a {RESULT_SCHEMA_MAJOR} result; "
             "pass the --json file of a previous `dualmode invoke` run"
         )
-    durations: dict[str, float] = {}
-    for record in data.get("tests") or []:
-        if not isinstance(record, dict) or record.get("outcome") == "not_run":
-            continue  # a test that did not run tells nothing about its duration
-        nodeid, duration = record.get("nodeid"), record.get("duration")
-        if isinstance(nodeid, str) and isinstance(duration, int | float) and duration >= 0:
-            durations[nodeid] = float(duration)
-    return durations
+    return data
 
 
 def auto_shard_count(
@@ -94,9 +113,9 @@ def auto_shard_count(
 
 
 def estimate_durations(nodeids: Sequence[str], durations: Mapping[str, float]) -> dict[str, float]:
-    """Each test's expected duration: its history, or the median of the known ones for a new test."""
+    """Each test's expected duration: its history, or the mean of the known ones for a new test."""
     known = [durations[n] for n in nodeids if n in durations]
-    default = statistics.median(known) if known else 0.0
+    default = statistics.fmean(known) if known else 0.0
     return {n: durations.get(n, default) for n in nodeids}
 
 

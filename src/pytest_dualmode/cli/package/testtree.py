@@ -91,7 +91,32 @@ def read_config(path: Path) -> dict[str, IniValue] | None:
     if not isinstance(table, dict):
         return None
     table = table.get("ini_options", table)  # [tool.pytest.ini_options], or pytest 9's native [tool.pytest]
-    return {k: _toml_value(v) for k, v in table.items()}
+    ini = {k: _toml_value(v) for k, v in table.items()}
+    targets = data.get("tool", {}).get("dualmode", {}).get("targets")
+    if isinstance(targets, dict) and targets and "dualmode_targets" not in ini:
+        # The zip's configuration is a pytest.ini: named targets travel in their ini form.
+        ini["dualmode_targets"] = [_target_line(path, str(n), t) for n, t in targets.items()]
+    return ini
+
+
+def _target_line(path: Path, name: str, table: object) -> str:
+    """``[tool.dualmode.targets.NAME]`` as a ``dualmode_targets`` line: ``NAME: key=value ...``."""
+    if not isinstance(table, dict):
+        raise CliError(f"{path}: [tool.dualmode.targets.{name}] must be a table")
+    pairs = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            values = [f"{k}={v}" for k, v in value.items()]
+        else:
+            values = [str(v) for v in value] if isinstance(value, list) else [str(_toml_value(value))]
+        for text in values:
+            if not text or any(c.isspace() for c in text):
+                raise CliError(
+                    f"{path}: [tool.dualmode.targets.{name}] {key} has an empty value or a space, which the "
+                    "packaged pytest.ini cannot carry; write it without spaces"
+                )
+            pairs.append(f"{key}={text}")
+    return f"{name}: {' '.join(pairs)}"
 
 
 def find_rootdir(paths: list[Path]) -> tuple[Path, Path | None, dict[str, IniValue]]:
@@ -149,6 +174,11 @@ def collect_tests(raw_paths: list[str], *, exclude: Path | None = None) -> TestT
             f"--tests {' '.join(raw_paths)}: no test files (test_*.py or *_test.py) found; "
             "point --tests at the folder that holds your system tests"
         )
+    if "." in tree.test_paths:
+        # the rootdir itself is the zip's root, which also holds the dependencies (and their own tests,
+        # e.g. certifi/tests): name the packaged test files and folders instead
+        tops = [name.split("/", 1)[0] for name in sorted(tree.files) if _TEST_FILE.match(Path(name).name)]
+        tree.test_paths = list(dict.fromkeys([p for p in tree.test_paths if p != "."] + tops))
     return tree
 
 

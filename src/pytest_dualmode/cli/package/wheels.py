@@ -20,7 +20,8 @@ PYTHONS = ("3.11", "3.12", "3.13")
 ARCHS = {"x86_64": "x86_64", "arm64": "aarch64"}
 # Lambda's OS per runtime: python3.11 runs on Amazon Linux 2 (glibc 2.26), 3.12+ on AL2023 (glibc 2.34)
 _GLIBC_TAGS = {"3.11": ("manylinux2014",), "3.12": ("manylinux_2_34", "manylinux_2_28", "manylinux2014")}
-LOCAL_ONLY = {"moto"}  # the embedded DynamoDB of local mode; a Lambda run is always remote
+# local mode's embedded DynamoDB and ASGI server: a Lambda run is always remote
+LOCAL_ONLY = {"moto", "uvicorn", "httptools"}
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")  # shipped by Lambda's Python runtime
 # the plugin's remote-mode needs, used when its metadata is not installed (a plain source checkout)
 _FALLBACK = ["pytest", "grpcio", "grpcio-health-checking", "protobuf", "requests", "boto3", "botocore"]

@@ -1,0 +1,102 @@
+"""The async clients of the fixtures: a signing ``grpc.aio`` channel and a signing ``httpx.AsyncClient``.
+
+Both are built outside any event loop (the fixtures are plain fixtures, so they work the same with
+pytest-asyncio in any mode and loop scope, and with anyio), and open their connections in whichever
+loop first uses them, one set per loop, each closed in its own loop (:mod:`pytest_dualmode.aio_loops`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from pytest_dualmode.aio_loops import PerLoop
+
+
+def make_aio_channel(
+    address: str,
+    *,
+    tls: bool,
+    ca_file: str | None = None,
+    authority: str | None = None,
+    signer: Any = None,
+    timeout: float | None = None,
+    proxy: bool = True,
+) -> Any:
+    """A ``grpc.aio`` channel to ``address`` that signs every call (see
+    :func:`pytest_dualmode.clients.make_channel`, whose options these are): an
+    :class:`~pytest_dualmode.sigv4.aio_channel.AioSigningChannel`. Close it with ``close_all()``."""
+    import grpc
+    import grpc.aio
+
+    from pytest_dualmode.sigv4.aio_channel import AioSigningChannel
+
+    options: list[tuple[str, Any]] = []
+    if not proxy:
+        options.append(("grpc.enable_http_proxy", 0))
+    if authority:
+        options.append(("grpc.default_authority", authority))
+    roots = None
+    if tls and ca_file:
+        with open(ca_file, "rb") as fh:
+            roots = fh.read()
+    if tls and authority:
+        options.append(("grpc.ssl_target_name_override", authority))
+
+    def open_channel() -> grpc.aio.Channel:
+        if tls:
+            credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+            return grpc.aio.secure_channel(address, credentials, options)
+        return grpc.aio.insecure_channel(address, options)
+
+    return AioSigningChannel(open_channel, signer, authority or address, timeout=timeout)
+
+
+class PerLoopTransport(httpx.AsyncBaseTransport):
+    """An ``httpx`` transport with one connection pool per running event loop (``httpx.AsyncHTTPTransport``
+    made with ``options``), each closed in its loop; :meth:`close_all` closes the ones still open."""
+
+    def __init__(self, **options: Any) -> None:
+        self._pools = PerLoop(
+            lambda: httpx.AsyncHTTPTransport(**options), lambda pool: pool.aclose(), what="http_aio"
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` over the running loop's pool."""
+        return await self._pools.get().handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the running loop's pool (a later request opens a new one)."""
+        await self._pools.aclose_current()
+
+    def close_all(self) -> None:
+        """Close every loop's pool (those whose loop already ended were closed with it)."""
+        self._pools.close()
+
+
+def async_http_client(
+    base_url: str,
+    *,
+    signer: Any,
+    transport: httpx.AsyncBaseTransport,
+    timeout: float | None,
+    trust_env: bool,
+) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` bound to ``base_url`` that signs every request with ``signer`` (None:
+    unsigned), over ``transport``."""
+    auth = None
+    event_hooks: dict[str, list[Any]] = {}
+    if signer is not None:
+        from pytest_dualmode.sigv4.httpx_auth import HttpxSigV4Auth, hooks
+
+        auth = HttpxSigV4Auth(signer)
+        event_hooks = hooks(auth)
+    return httpx.AsyncClient(
+        base_url=base_url,
+        auth=auth,
+        event_hooks=event_hooks,
+        transport=transport,
+        timeout=timeout,
+        trust_env=trust_env,
+    )

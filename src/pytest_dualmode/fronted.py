@@ -1,0 +1,40 @@
+"""What a fronted service (Envoy with mTLS, API Gateway with API keys) needs from the clients.
+
+Shared by the ``grpc_channel`` and ``http`` fixtures and by ``--preflight``: the client certificate and
+CA of ``--tls-client-cert``/``--tls-client-key``/``--tls-ca-file``, and the ``--header`` values.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pytest_dualmode.settings import Settings
+
+# Header names whose values are credentials, and values that look like keys whatever their name.
+_SECRET_NAME = re.compile(r"key|token|secret|auth|session|signature|password|cookie|credential", re.I)
+_KEY_LIKE = re.compile(r"[A-Za-z0-9+/=_.-]{16,}")
+
+
+def tls_and_headers(s: Settings, *, remote: bool) -> dict[str, Any]:
+    """``make_channel`` keyword arguments for TLS (remote only: the CA, ``--grpc-ca-file`` before
+    ``--tls-ca-file``, and the client certificate) and the extra metadata."""
+    out: dict[str, Any] = {"metadata": s.header}
+    if remote:
+        out["ca_file"] = s.grpc_ca_file or s.tls_ca_file
+        out["client_cert"], out["client_key"] = s.tls_client_cert, s.tls_client_key
+    return out
+
+
+def configure_session(session: Any, s: Settings, *, remote: bool) -> None:
+    """Put the extra headers, the client certificate and the CA of the settings on a ``requests`` session."""
+    session.headers.update(dict(s.header))
+    if remote and s.tls_client_cert and s.tls_client_key:
+        session.cert = (s.tls_client_cert, s.tls_client_key)
+    if remote and s.tls_ca_file:
+        session.verify = s.tls_ca_file
+
+
+def secret_header_values(s: Settings) -> list[str]:
+    """The ``--header`` values to mask in output: those of credential-like names, and key-like values."""
+    return [v for name, v in s.header if v and (_SECRET_NAME.search(name) or _KEY_LIKE.fullmatch(v))]
