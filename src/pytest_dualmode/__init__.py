@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from pytest_dualmode.settings import Settings
 
 if TYPE_CHECKING:
+    from pytest_dualmode.local.process_service import ProcessService
     from pytest_dualmode.local.service import LocalService
     from pytest_dualmode.target import Target
 
-__all__ = ["LocalService", "Settings", "Target"]
+__all__ = ["LocalService", "ProcessService", "Settings", "Target"]
 __version__ = "0.1.0"
 
 
@@ -38,7 +39,11 @@ def lazy_getattr(
     return __getattr__
 
 
-_LAZY = {"LocalService": "pytest_dualmode.local.service", "Target": "pytest_dualmode.target"}
+_LAZY = {
+    "LocalService": "pytest_dualmode.local.service",
+    "ProcessService": "pytest_dualmode.local.process_service",
+    "Target": "pytest_dualmode.target",
+}
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())  # LocalService and Target, built on first use
 
 

@@ -105,7 +105,8 @@ def dynamodb(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture(scope="session")
 def dualmode_service() -> LocalService:
-    """Override this in conftest.py: return a :class:`pytest_dualmode.LocalService` for local mode.
+    """Override this in conftest.py: return a :class:`pytest_dualmode.LocalService` for local mode (or a
+    :class:`pytest_dualmode.ProcessService` for a service that runs as its own process, in any language).
 
     Example::
 
@@ -121,14 +122,16 @@ def dualmode_service() -> LocalService:
     )
 
 
-def _local_service(request: pytest.FixtureRequest) -> LocalService:
+def _local_service(request: pytest.FixtureRequest) -> Any:
+    from pytest_dualmode.local.process_service import ProcessService
     from pytest_dualmode.local.service import LocalService
 
     service = request.getfixturevalue("dualmode_service")
-    if not isinstance(service, LocalService):
+    if not isinstance(service, (LocalService, ProcessService)):
         raise pytest.UsageError(
             f"dualmode_service returned {type(service).__name__}, not a LocalService; return "
-            "pytest_dualmode.LocalService(grpc=..., http=...)"
+            "pytest_dualmode.LocalService(grpc=..., http=...) (or ProcessService(command=[...]) for a "
+            "service in its own process)"
         )
     return service
 

@@ -7,18 +7,34 @@ own fresh account, so runs never see each other's data, even against a long-live
 
 from __future__ import annotations
 
+import os
+import sys
 import uuid
 from typing import Any
 
 import pytest
 
-from pytest_dualmode import LocalService
+from pytest_dualmode import LocalService, ProcessService
 
 
 @pytest.fixture(scope="session")
-def dualmode_service(dynamodb: Any) -> LocalService:
-    """The example service, for local mode: its gRPC servicers and its WSGI app on a local DynamoDB."""
+def dualmode_service(request: pytest.FixtureRequest) -> LocalService | ProcessService:
+    """The example service, for local mode: its gRPC servicers and its WSGI app on a local DynamoDB.
+
+    With ``EXAMPLE_SERVICE_SHAPE=process`` it runs as its own process instead (``python -m
+    example_service``, ready when it prints its JSON line), the way a service in any language would.
+    """
+    if os.environ.get("EXAMPLE_SERVICE_SHAPE") == "process":
+        return ProcessService(
+            command=[
+                *(sys.executable, "-m", "example_service", "--dynamodb-endpoint", "{dynamodb_endpoint}"),
+                *("--grpc-port", "{grpc_port}", "--http-port", "{http_port}"),
+            ],
+            ready="json",
+        )
     from example_service import SuppressionService
+
+    dynamodb = request.getfixturevalue("dynamodb")
 
     svc = SuppressionService(dynamodb, table="suppressions")
     return LocalService(grpc=svc.register_grpc, http=svc.wsgi_app)

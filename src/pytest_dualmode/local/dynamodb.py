@@ -34,6 +34,7 @@ class _LazyMotoApp:
     def __init__(self) -> None:
         self._app: Any = None
         self._lock = threading.Lock()
+        self._serial = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self._app is None:
@@ -42,7 +43,10 @@ class _LazyMotoApp:
                     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
                     self._app = DomainDispatcherApplication(create_backend_app)
-        return self._app(environ, start_response)
+        # One request at a time: moto's backend does not lock, and DynamoDB's conditional writes are
+        # atomic (two concurrent conditional puts of one item from a service process must not both win).
+        with self._serial:
+            return list(self._app(environ, start_response))
 
 
 class EmbeddedDynamoDB:

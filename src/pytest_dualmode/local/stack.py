@@ -13,6 +13,7 @@ from typing import Any
 
 from pytest_dualmode.local.dynamodb import EmbeddedDynamoDB
 from pytest_dualmode.local.fake_aws import FAKE_KEY_ID, FAKE_REGION, FAKE_SECRET
+from pytest_dualmode.local.process_service import ProcessService
 from pytest_dualmode.local.service import LocalService
 
 
@@ -51,6 +52,7 @@ class LocalStack:
         self._aio_loop: Any = None  # the background event loop of the async servers, started on first use
         self.grpc_address: str | None = None
         self.http_url: str | None = None
+        self._front: Any = None  # the ProcessFront of a ProcessService, once started
 
     # DynamoDB ------------------------------------------------------------------------------------
     @property
@@ -143,9 +145,15 @@ class LocalStack:
                 time.sleep(0.1)
 
     # Servers -------------------------------------------------------------------------------------
-    def serve_grpc(self, service: LocalService) -> str:
+    def serve_grpc(self, service: LocalService | ProcessService) -> str:
         """Serve the service's gRPC servicers (once) and return ``127.0.0.1:PORT``."""
+        if self.grpc_address is None and isinstance(service, ProcessService):
+            front = self._process_front(service)
+            self.grpc_address = self._process_part(
+                lambda: front.serve_grpc(self._grpc_interceptors, self._on_grpc_address)
+            )
         if self.grpc_address is None:
+            assert isinstance(service, LocalService)
             registrations = service.grpc_registrations()
             if not registrations:
                 raise StackError(
@@ -168,9 +176,13 @@ class LocalStack:
             self.grpc_address = server.address
         return self.grpc_address
 
-    def serve_http(self, service: LocalService) -> str:
+    def serve_http(self, service: LocalService | ProcessService) -> str:
         """Serve the service's WSGI app (once) and return ``http://127.0.0.1:PORT``."""
+        if self.http_url is None and isinstance(service, ProcessService):
+            front = self._process_front(service)
+            self.http_url = self._process_part(lambda: front.serve_http(self._wsgi_middleware))
         if self.http_url is None:
+            assert isinstance(service, LocalService)
             shape = service.http_app()
             if shape is None:
                 raise StackError(
@@ -203,6 +215,35 @@ class LocalStack:
             self._servers.append(self._aio_loop)  # stopped after the servers on it (reverse order)
         return self._aio_loop
 
+    # A service in its own process (pytest_dualmode.local.process_front) ---------------------------
+    def _process_front(self, service: ProcessService) -> Any:
+        if self._front is None:
+            from pytest_dualmode.local.process import ProcessError
+            from pytest_dualmode.local.process_front import ProcessFront
+
+            try:
+                self._front = ProcessFront(service, dynamodb_endpoint=self.dynamodb_endpoint())
+            except ProcessError as exc:
+                raise StackError(str(exc)) from None
+            self._servers.append(self._front)
+        return self._front
+
+    def _process_part(self, serve: Callable[[], str]) -> str:
+        try:
+            return serve()
+        except ValueError as exc:
+            raise StackError(str(exc)) from None
+
+    def process_failure(self) -> str | None:
+        """Why the service process can serve no more tests (it ended during the run), or None."""
+        return None if self._front is None else self._front.process.failure()
+
+    def process_log_tail(self) -> tuple[str, str] | None:
+        """(where the log is, its last lines) of the service process, or None without one."""
+        if self._front is None:
+            return None
+        return str(self._front.process.log_path), self._front.process.tail()
+
     def _remember(self, service: LocalService) -> None:
         if service.on_stop is not None and service.on_stop not in self._stop_callbacks:
             self._stop_callbacks.append(service.on_stop)
@@ -217,6 +258,8 @@ class LocalStack:
             parts.append("grpc")
         if self.http_url:
             parts.append("http")
+        if self._front is not None:
+            parts.append("process")
         return parts
 
     def stop(self) -> None:
@@ -235,3 +278,4 @@ class LocalStack:
             self._embedded = None
         self._ready = False
         self.grpc_address = self.http_url = None
+        self._front = None
