@@ -75,7 +75,7 @@ def http_client(url: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    from pytest_dualmode.local.dynamodb import FAKE_KEY_ID, FAKE_REGION, FAKE_SECRET
+    from pytest_dualmode.local.fake_aws import FAKE_KEY_ID, FAKE_REGION, FAKE_SECRET
 
     return boto3.session.Session().client(
         "dynamodb",

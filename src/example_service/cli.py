@@ -22,8 +22,6 @@ from urllib.parse import urlsplit
 
 PROG = "python -m example_service"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-# Only for a local DynamoDB without credentials in the environment: never valid anywhere else.
-_DUMMY_KEY = ("AKIDEXAMPLESERVICE00", "example-service-local-dummy")
 
 
 class _Stopped(Exception):
@@ -98,10 +96,13 @@ def dynamodb_client(endpoint: str | None, region: str) -> Any:
     import boto3
     from botocore.config import Config
 
+    from pytest_dualmode.local.fake_aws import FAKE_KEY_ID, FAKE_SECRET
+
     kwargs: dict[str, Any] = {}
     has_env_credentials = os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")
     if endpoint and urlsplit(endpoint).hostname in _LOCAL_HOSTS and not has_env_credentials:
-        kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = _DUMMY_KEY
+        # The project's fake key, only for a local DynamoDB: never valid anywhere else.
+        kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = FAKE_KEY_ID, FAKE_SECRET
     config = Config(
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=5,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urlsplit
 
 import requests
 
@@ -12,7 +12,9 @@ import requests
 class BaseUrlSession(requests.Session):
     """A :class:`requests.Session` that takes paths relative to ``base_url`` and has a default timeout.
 
-    ``session.get("/v1/items")`` requests ``{base_url}/v1/items``; absolute URLs pass unchanged.
+    ``session.get("/v1/items")`` requests ``{base_url}/v1/items``; absolute URLs (a scheme and a host,
+    ``https://other.example/x``) pass unchanged. A path whose query holds a URL (``/cb?next=https://x``)
+    is still a path.
     """
 
     def __init__(self, base_url: str, *, timeout: float | None = None) -> None:
@@ -24,8 +26,10 @@ class BaseUrlSession(requests.Session):
         """Send a request; a relative ``url`` is joined to :attr:`base_url`."""
         if isinstance(url, bytes):
             url = url.decode()
-        if "://" not in url:
-            url = urljoin(self.base_url, url.lstrip("/"))
+        parts = urlsplit(url)
+        if not (parts.scheme and parts.netloc):
+            # Appended, not urljoin'ed: urljoin takes "items:batch" for a URL of scheme "items".
+            url = self.base_url + url.lstrip("/")
         if self.default_timeout is not None and kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
         if isinstance(self.verify, str) and kwargs.get("verify") is None:

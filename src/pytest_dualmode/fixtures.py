@@ -1,4 +1,8 @@
-"""The fixtures that tests use. Each works in both modes unless its docstring says otherwise."""
+"""The fixtures that tests use. Each works in both modes unless its docstring says otherwise.
+
+Each one activates the run (see :mod:`pytest_dualmode.activation`) before it does anything else; a run
+that uses them has normally been activated at collection already.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_dualmode.settings import SETTINGS_KEY, Settings
+from pytest_dualmode.activation import ensure_active
+from pytest_dualmode.settings import Settings
 
 if TYPE_CHECKING:  # imported where used: a run that uses no fixture does not build these classes
     from pytest_dualmode.local.service import LocalService
     from pytest_dualmode.target import Target
 
 
+# The local stack of this run, for the plugin's hooks (a failed service process's log in a report).
 STACK_KEY = pytest.StashKey[Any]()
 
 
 def get_settings(config: pytest.Config) -> Settings:
-    """The run's resolved settings (see :mod:`pytest_dualmode.settings`)."""
-    return config.stash[SETTINGS_KEY]
+    """The run's resolved settings (see :mod:`pytest_dualmode.settings`); the run uses dualmode from now
+    on (see :mod:`pytest_dualmode.activation`)."""
+    return ensure_active(config)
 
 
 def _skip_remote(what: str) -> None:
@@ -152,7 +159,7 @@ def dualmode_http_url(request: pytest.FixtureRequest, dualmode_target: Target) -
 
 
 @pytest.fixture(scope="session")
-def dualmode_signer(pytestconfig: pytest.Config) -> Any:
+def dualmode_signer(pytestconfig: pytest.Config, dualmode_settings: Settings) -> Any:
     """The SigV4 signer used by ``grpc_channel`` and ``http`` (None with ``--no-sigv4``).
 
     Locally it signs with generated fake credentials that the local front door verifies; remotely it

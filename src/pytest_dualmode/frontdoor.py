@@ -14,15 +14,17 @@ from typing import Any
 
 import pytest
 
-from pytest_dualmode.local.dynamodb import FAKE_REGION
+from pytest_dualmode.local.fake_aws import FAKE_KEY_ID, FAKE_REGION
+from pytest_dualmode.redaction import run_secrets
 from pytest_dualmode.settings import SETTINGS_KEY, Settings
 
 
 @dataclass(frozen=True)
 class LocalKey:
-    """The fake credentials of one local run (never real, never printed)."""
+    """The signing key of one local run: the project's fake key id and a secret made for this run (never
+    real, never printed), so only this run's signer passes the local front door."""
 
-    access_key_id: str = field(default_factory=lambda: "AKIDLOCAL" + secrets.token_hex(6).upper())
+    access_key_id: str = FAKE_KEY_ID
     secret_access_key: str = field(default_factory=lambda: secrets.token_urlsafe(30), repr=False)
 
 
@@ -49,6 +51,7 @@ _SIGNER = pytest.StashKey[Any]()
 def _local_key(config: pytest.Config) -> LocalKey:
     if _KEY not in config.stash:
         config.stash[_KEY] = LocalKey()
+        run_secrets(config).add(config.stash[_KEY].secret_access_key)
     return config.stash[_KEY]
 
 
@@ -124,6 +127,8 @@ def build_signer(config: pytest.Config) -> Any:
                 settings.sigv4_service,
                 sign_payload=preset_signs_payload(settings.sigv4_service),
             )
+    if signer is not None:
+        run_secrets(config).add_signer(signer)
     config.stash[_SIGNER] = signer
     return signer
 
@@ -138,19 +143,3 @@ def requests_auth(signer: Any) -> Any:
     from pytest_dualmode.sigv4.transport import RequestsSigV4Auth
 
     return RequestsSigV4Auth(signer)
-
-
-def known_secrets(config: pytest.Config) -> list[str]:
-    """The secret values this run holds (local fake secret, every secret and token the signer used).
-
-    Passed to the redactor as exact values to mask, on top of its patterns.
-    """
-    from pytest_dualmode.fronted import secret_header_values
-
-    values = secret_header_values(config.stash[SETTINGS_KEY])
-    if _KEY in config.stash:
-        values.append(config.stash[_KEY].secret_access_key)
-    signer = config.stash.get(_SIGNER, None)
-    if signer is not None:
-        values += signer.used_secrets()
-    return values

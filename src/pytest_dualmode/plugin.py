@@ -6,11 +6,11 @@ too), so it imports nothing heavy: grpc, boto3 and moto load only inside the fix
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator
 
 import pytest
 
+from pytest_dualmode import activation
 from pytest_dualmode import fixtures_data as _data
 from pytest_dualmode import settings as _settings
 from pytest_dualmode.fixtures import (
@@ -36,7 +36,7 @@ from pytest_dualmode.fixtures_data import (
     dynamodb_reset,
     dynamodb_resource,
 )
-from pytest_dualmode.settings import SETTINGS_KEY, Settings
+from pytest_dualmode.settings import Settings
 
 __all__ = [
     "_dualmode_fresh_tables",
@@ -71,37 +71,6 @@ MARKERS = (
     _data.FRESH_MARKER,
 )
 
-# Local mode forces these so that nothing in the run (the service, the tests, boto3) can reach real AWS.
-_FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "AKIDLOCALDUALMODEFAKE",
-    "AWS_SECRET_ACCESS_KEY": "dualmode-local-fake",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-}
-_UNSET_IN_LOCAL = (
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-)
-_SAVED_ENV = pytest.StashKey[dict[str, str | None]]()
-# Loopback never goes through a proxy: a proxy set for the outside world would otherwise capture the
-# local servers' traffic (boto3 clients of the embedded DynamoDB, the service's own clients).
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
-
-
-def _with_loopback(value: str | None) -> str:
-    hosts = [h.strip() for h in (value or "").split(",") if h.strip()]
-    return ",".join([*hosts, *(h for h in _LOOPBACK if h not in hosts)])
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the dualmode options (each also an ini key and a ``DUALMODE_*`` variable)."""
@@ -110,38 +79,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Resolve the settings once, register the markers, and force fake AWS credentials locally."""
+    """Register the markers, resolve the settings, and activate the run if it asks for dualmode already.
+
+    See :mod:`pytest_dualmode.activation` for when a run uses dualmode and what that changes.
+    """
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
-    settings = _settings.from_config(config)
-    config.stash[SETTINGS_KEY] = settings
+    activation.configure(config)
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(_data.XdistRunId(config), "dualmode-xdist-run-id")
-    if not settings.is_remote:
-        region = settings.aws_region or _FAKE_ENV["AWS_REGION"]
-        forced = {**_FAKE_ENV, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
-        forced.update({name: _with_loopback(os.environ.get(name)) for name in _NO_PROXY_VARS})
-        config.stash[_SAVED_ENV] = {k: os.environ.get(k) for k in (*forced, *_UNSET_IN_LOCAL)}
-        os.environ.update(forced)
-        for key in _UNSET_IN_LOCAL:
-            os.environ.pop(key, None)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Give the environment back as it was (the Lambda handler runs many sessions in one process)."""
-    saved = config.stash.get(_SAVED_ENV, None)
-    if saved is None:
-        return
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    activation.unconfigure(config)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    """Say where this run goes: the mode, the addresses, and how requests are signed."""
-    s: Settings = config.stash[SETTINGS_KEY]
+    """Say where this run goes: the mode, the addresses, and how requests are signed (a run that does
+    not use dualmode, or not yet, gets no line)."""
+    s = activation.active_settings(config)
+    if s is None:
+        return []
     return _where(s) + _extras(config, s)
 
 
@@ -169,9 +128,22 @@ def _where(s: Settings) -> list[str]:
     return [f"dualmode: local, dynamodb {ddb}, servers on 127.0.0.1 started on first use, signing {signing}"]
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m and other plugins: only the tests that will run count
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests whose markers exclude this mode, with a reason that says how to run them."""
-    s: Settings = config.stash[SETTINGS_KEY]
+    """Activate the run if a test uses a dualmode fixture; skip tests whose markers exclude this mode,
+    with a reason that says how to run them."""
+    was_active = activation.is_active(config)
+    activation.after_collection(config, items)
+    s = activation.active_settings(config)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if s is not None and not was_active and reporter is not None and config.get_verbosity() >= 0:
+        for line in pytest_report_header(config):  # the header was written before this was known
+            reporter.write_line(line)
+    if s is None:  # a run that does not use dualmode is a local one
+        for item in items:
+            if item.get_closest_marker("remote_only"):
+                item.add_marker(pytest.mark.skip(reason="remote_only: needs --addr/--http-addr"))
+        return
     for item in items:
         if s.is_remote and item.get_closest_marker("local_only"):
             item.add_marker(pytest.mark.skip(reason="local_only: skipped against a remote target"))
@@ -190,20 +162,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-def _redact_report(config: pytest.Config, report: pytest.TestReport | pytest.CollectReport) -> None:
-    """Mask secrets in a report's failure text and captured output, before anything prints or stores it."""
-    if not report.longrepr and not report.sections:
-        return
-    from pytest_dualmode.frontdoor import known_secrets
-    from pytest_dualmode.sigv4.redact import redact
+def _redact(config: pytest.Config, report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Redact this run's secrets from a report, in a run that uses dualmode (others are left alone)."""
+    if activation.is_active(config) and (report.longrepr or report.sections):
+        from pytest_dualmode.redaction import redact_report
 
-    extra = known_secrets(config)
-    if report.longrepr:
-        text = str(report.longrepr)
-        masked = redact(text, extra)
-        if masked != text:
-            report.longrepr = masked
-    report.sections = [(title, redact(content, extra)) for title, content in report.sections]
+        redact_report(config, report)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -215,7 +179,7 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed:
         _attach_service_log(item, report)
-    _redact_report(item.config, report)
+    _redact(item.config, report)
     return report
 
 
@@ -245,15 +209,15 @@ def pytest_make_collect_report(
 ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     """Redact secrets from collection error reports too."""
     report = yield
-    _redact_report(collector.config, report)
+    _redact(collector.config, report)
     return report
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Remote mode: stop the whole run at once when credentials are missing or a target is unreachable."""
     config = session.config
-    s: Settings = config.stash[SETTINGS_KEY]
-    if getattr(config.option, "help", False):
+    s = activation.active_settings(config)
+    if s is None:  # --dynamodb-tables and remote mode are options, so a run that sets them is active
         return
     _data.load_declared_tables(config)
     warning = _data.tables_report(config)[1]
@@ -285,11 +249,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def _preflight(config: pytest.Config, s: Settings, signer: object) -> None:
     """``--preflight``: one signed request per target; stop the run naming TLS, signature or authorisation."""
     from pytest_dualmode import preflight
-    from pytest_dualmode.frontdoor import known_secrets
-    from pytest_dualmode.sigv4.redact import redact
+    from pytest_dualmode.redaction import redact, run_secrets
 
-    secrets = known_secrets(config)
-    problems = preflight.run(s, signer, lambda text: redact(text, secrets))
+    secrets = run_secrets(config).values()
+    problems = preflight.run(s, signer, lambda text: redact(text, secrets, guess=False))
     if problems:
         raise pytest.UsageError(
             "--preflight: the target did not accept a signed request:\n  " + "\n  ".join(problems)

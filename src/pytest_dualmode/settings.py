@@ -2,13 +2,15 @@
 
 Every option exists in three forms, resolved in this order (first one set wins):
 
-1. the command line (``--addr HOST:PORT``);
+1. the command line (``--addr HOST:PORT``; an on/off option also has an off form, ``--no-grpc-plaintext``,
+   so that the command line can undo what the environment or the ini file turned on);
 2. the environment (``DUALMODE_ADDR``), which is how Lambda configures the suite;
 3. the ini file (``dualmode_addr = ...`` in pytest.ini / ``[tool.pytest.ini_options]``);
 4. the built-in default.
 
 Validation errors name the value, where it came from and the fix, and are raised as
-:class:`pytest.UsageError` before any test runs.
+:class:`pytest.UsageError` before any test runs; ``pytest --help`` does not resolve the settings, so it
+never fails on them (see :mod:`pytest_dualmode.activation`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class Option:
     every user, and creating a dataclass costs about half a millisecond.
     """
 
-    __slots__ = ("default", "example", "help", "metavar", "name", "parse")
+    __slots__ = ("_flag", "default", "example", "help", "metavar", "name", "parse")
 
     def __init__(
         self,
@@ -51,9 +53,11 @@ class Option:
         default: Any = None,
         metavar: str | None = None,
         example: str = "",
+        flag: str | None = None,
     ) -> None:
         self.name, self.help, self.parse = name, help, parse
         self.default, self.metavar, self.example = default, metavar, example
+        self._flag = flag
 
     def __repr__(self) -> str:
         return f"Option({self.name!r})"
@@ -61,7 +65,14 @@ class Option:
     @property
     def flag(self) -> str:
         """The command-line flag, e.g. ``--http-addr``."""
-        return "--" + self.name.replace("_", "-")
+        return self._flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def off_flag(self) -> str:
+        """An on/off option's off form: ``--no-grpc-plaintext``; ``--sigv4`` for ``--no-sigv4``."""
+        if self.flag.startswith("--no-"):
+            return "--" + self.flag[len("--no-") :]
+        return "--no-" + self.flag[2:]
 
     @property
     def env(self) -> str:
@@ -209,15 +220,21 @@ def parse_bool(value: str) -> bool:
 
 OPTIONS: tuple[Option, ...] = (
     Option(
+        "enabled",
+        "use dualmode in this run even if no test asks for it (any other dualmode option, a "
+        "dualmode_service fixture or a test using a dualmode fixture also turns it on)",
+        flag="--dualmode",
+    ),
+    Option(
         "addr",
-        "gRPC target HOST:PORT; with --http-addr, selects remote mode",
+        "gRPC target HOST:PORT; selects remote mode (as --http-addr does)",
         parse_host_port,
         metavar="HOST:PORT",
         example="api.internal:443",
     ),
     Option(
         "http_addr",
-        "HTTP base URL of the target; with --addr, selects remote mode",
+        "HTTP base URL of the target; selects remote mode (as --addr does)",
         parse_url,
         metavar="URL",
         example="https://api.internal",
@@ -353,6 +370,7 @@ OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
 class Settings:
     """The resolved configuration of one pytest run. Stored in ``config.stash[SETTINGS_KEY]``."""
 
+    enabled: bool = False
     addr: str | None = None
     http_addr: str | None = None
     grpc_plaintext: bool = False
@@ -428,8 +446,14 @@ def add_options(parser: pytest.Parser) -> None:
             )
             parser.addini(opt.ini, help=opt.help, type="string", default="")
         elif opt.is_flag:
+            dest = f"dualmode_{opt.name}"
+            group.addoption(opt.flag, action="store_true", default=None, dest=dest, help=help_text)
             group.addoption(
-                opt.flag, action="store_true", default=None, dest=f"dualmode_{opt.name}", help=help_text
+                opt.off_flag,
+                action="store_false",
+                default=None,
+                dest=dest,
+                help=f"turn {opt.flag} off (undoes {opt.env} or {opt.ini})",
             )
             parser.addini(opt.ini, help=opt.help, type="string", default="")
         else:
@@ -450,7 +474,7 @@ def _fail(opt: Option, raw: str, where: str, why: str) -> pytest.UsageError:
         shown = "(value not shown)"
     fix = f"use e.g. {opt.flag}={opt.example}" if opt.example else f"set {opt.flag} or unset it"
     if opt.is_flag:
-        fix = f"set {opt.env}=1 or 0, or pass {opt.flag}"
+        fix = f"set {opt.env}=1 or 0, or pass {opt.flag} or {opt.off_flag}"
     return pytest.UsageError(f"{opt.flag} {shown!r} {why} (from {where}); {fix}")
 
 
@@ -510,7 +534,7 @@ def resolve(
     target = _target_of(cli, environ, ini, ini_where, targets or {})
     for opt in OPTIONS:
         raw: Any = cli.get(opt.name)
-        where = opt.flag
+        where = opt.off_flag if raw is False else opt.flag
         if isinstance(raw, list):  # a repeatable option given several times
             raw = "\n".join(raw)
         if raw is None and environ.get(opt.env) is not None:
@@ -527,8 +551,8 @@ def resolve(
             values[opt.name] = False if opt.is_flag else opt.default
             continue
         sources[opt.name] = where
-        if raw is True:  # a store_true flag given on the command line
-            values[opt.name] = True
+        if isinstance(raw, bool):  # an on/off flag given on the command line
+            values[opt.name] = raw
             continue
         text = str(raw)
         try:
@@ -566,15 +590,49 @@ def _check_combination(s: Settings) -> None:
         )
 
 
-def from_config(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
-    """Resolve the settings of a pytest run from its config, the environment and its ini file."""
+def requested(
+    cli: Mapping[str, Any],
+    environ: Mapping[str, str],
+    ini: Callable[[str], str],
+    ini_path: str | None = None,
+) -> str | None:
+    """Where the run asks for dualmode by its settings alone: the first option set (command line,
+    environment or ini) other than an on/off option set to off, e.g. ``"the DUALMODE_HTTP_ADDR environment
+    variable"``; None when no option is set."""
+    ini_where = ini_path or "the ini file"
+    for opt in OPTIONS:
+        for raw, where in (
+            (cli.get(opt.name), opt.flag),
+            (environ.get(opt.env), f"the {opt.env} environment variable"),
+            (ini(opt.ini).strip() or None, f"{opt.ini} in {ini_where}"),
+        ):
+            if raw is None:
+                continue
+            if raw is False or (opt.is_flag and isinstance(raw, str) and raw.strip().lower() in _FALSE):
+                break  # set to off: this option does not ask, whatever the later sources say
+            return where
+    return None
+
+
+def _sources(config: pytest.Config) -> tuple[dict[str, Any], Callable[[str], str], str | None]:
     cli = {o.name: config.getoption(f"dualmode_{o.name}", None) for o in OPTIONS}
 
     def ini(key: str) -> str:
         value = config.getini(key)
         return value if isinstance(value, str) else ""
 
-    ini_path = str(config.inipath) if config.inipath else None
+    return cli, ini, str(config.inipath) if config.inipath else None
+
+
+def requested_by_config(config: pytest.Config) -> str | None:
+    """:func:`requested` for a pytest run's config and the environment."""
+    cli, ini, ini_path = _sources(config)
+    return requested(cli, os.environ, ini, ini_path)
+
+
+def from_config(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
+    """Resolve the settings of a pytest run from its config, the environment and its ini file."""
+    cli, ini, ini_path = _sources(config)
     from pytest_dualmode.targets import declared
 
     found = declared(config, ini_path, [o.name for o in OPTIONS])

@@ -13,9 +13,9 @@ from pytest_dualmode.aws_lambda import junit
 from pytest_dualmode.aws_lambda.deadline import Deadline, DeadlineInterrupt, HardStop
 from pytest_dualmode.aws_lambda.environment import plugin_args
 from pytest_dualmode.aws_lambda.recorder import Selection, cut
-from pytest_dualmode.aws_lambda.redaction import RedactingStream, Redactor
 from pytest_dualmode.aws_lambda.result import fit
-from pytest_dualmode.sigv4.redact import MASK as MARK
+from pytest_dualmode.redaction import MASK as MARK
+from pytest_dualmode.redaction import RedactingStream, Redactor
 
 
 @pytest.mark.parametrize(
@@ -189,8 +189,18 @@ def test_the_alarm_never_fires_into_code_after_the_run(monkeypatch: Any) -> None
 
 def test_the_alarm_waits_while_pytest_is_between_tests() -> None:
     busy = [False]
-    with pytest.raises(DeadlineInterrupt), HardStop(Deadline(300, 400), busy=lambda: busy[0]) as stop:
-        time.sleep(0.4)  # the alarm comes after about 100 ms: pytest is "between tests", so it waits
+    asked: list[bool] = []
+
+    def is_busy() -> bool:
+        asked.append(busy[0])
+        return busy[0]
+
+    with pytest.raises(DeadlineInterrupt), HardStop(Deadline(300, 400), busy=is_busy) as stop:
+        # The alarm comes after about 100 ms: pytest is "between tests", so it waits (and asks again).
+        limit = time.monotonic() + 5
+        while len(asked) < 2:
+            assert time.monotonic() < limit, "the alarm never came"
+            time.sleep(0.01)
         assert stop.fired == 0
         busy[0] = True
         time.sleep(5)

@@ -51,6 +51,7 @@ def handler(event, context):
     if action == "exit":
         os._exit(3)
     if action == "sleep" or (event.get("shard") or {}).get("index") is not None:
+        open(os.path.join(os.environ["DUALMODE_PROBE_DIR"], f"{os.getpid()}.busy"), "w").close()
         time.sleep(event.get("seconds", 60))
     print(f"probe: served {SERVED}", flush=True)
     env = {k: v for k, v in os.environ.items() if k.startswith("DUALMODE_")}
@@ -208,7 +209,7 @@ def test_close_kills_busy_and_idle_runtimes_and_refuses_new_invocations(
     )
     busy.start()
     wait_for(lambda: len(started_pids(pid_dir)) == (2 if keep_warm else 1), 30, "the runtimes to start")
-    time.sleep(0.5)  # the busy one has taken its event
+    wait_for(lambda: any(pid_dir.glob("*.busy")), 30, "the busy runtime to take its event")
     pids = started_pids(pid_dir)
     started = time.monotonic()
     emulator.close()

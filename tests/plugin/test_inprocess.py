@@ -278,7 +278,7 @@ def test_an_unusual_request_is_answered_as_moto_s_server_answers_it(db: Embedded
 def _authorization(db: EmbeddedDynamoDB) -> str:
     """An unsigned ``Authorization`` header naming the embedded DynamoDB's key and region, as
     :func:`inprocess.attach` sends."""
-    from pytest_dualmode.local.dynamodb import FAKE_KEY_ID
+    from pytest_dualmode.local.fake_aws import FAKE_KEY_ID
 
     scope = f"{FAKE_KEY_ID}/20000101/{db.region}/dynamodb/aws4_request"
     return f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host, Signature=0"

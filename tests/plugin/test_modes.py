@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from pytest_dualmode.local.fake_aws import FAKE_KEY_ID, FAKE_SECRET
+
 
 def _reports(path: Any) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
@@ -282,7 +284,7 @@ def test_local_mode_forces_fake_credentials(
     monkeypatch.setenv("AWS_PROFILE", "production")
     pytester.makepyfile("""
         import os
-        def test_env():
+        def test_env(dualmode_target):
             assert os.environ["AWS_ACCESS_KEY_ID"] != "AKIDREALLOOKING"
             assert "AWS_PROFILE" not in os.environ
             assert os.environ["AWS_EC2_METADATA_DISABLED"] == "true"
@@ -335,8 +337,8 @@ def test_dynamodb_endpoint_uses_the_external_server(pytester: pytest.Pytester) -
             "dynamodb",
             endpoint_url=url,
             region_name="us-east-1",
-            aws_access_key_id="AKIDLOCALDUALMODE000",
-            aws_secret_access_key="fake",
+            aws_access_key_id=FAKE_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET,
         )
         assert client.list_tables()["TableNames"] == ["made-by-test"]
     finally:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_dualmode.settings import OPTIONS, SettingError, parse_host_port, parse_url, resolve
+from pytest_dualmode.settings import (
+    OPTIONS,
+    SettingError,
+    from_config,
+    parse_host_port,
+    parse_url,
+    requested,
+    resolve,
+)
 
 BAD_VALUES = [
     ("addr", "staging", "is not HOST:PORT"),
@@ -34,6 +42,7 @@ BAD_VALUES = [
     ("grpc_plaintext", "maybe", "not a boolean"),
     ("no_sigv4", "2", "not a boolean"),
     ("allow_destructive", "yes please", "not a boolean"),
+    ("enabled", "sure", "not a boolean"),
 ]
 
 
@@ -98,6 +107,57 @@ def test_boolean_env_values(raw: str, expected: bool) -> None:
 def test_cli_flag_overrides_env_false() -> None:
     s = resolve({"grpc_plaintext": True}, {"DUALMODE_GRPC_PLAINTEXT": "0"}, lambda k: "")
     assert s.grpc_plaintext is True
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "name", "expected", "source"),
+    [
+        (["--no-grpc-plaintext"], {"DUALMODE_GRPC_PLAINTEXT": "1"}, "grpc_plaintext", False, None),
+        (["--grpc-plaintext"], {"DUALMODE_GRPC_PLAINTEXT": "0"}, "grpc_plaintext", True, "--grpc-plaintext"),
+        (["--sigv4"], {"DUALMODE_NO_SIGV4": "1"}, "no_sigv4", False, "--sigv4"),
+        (["--no-sigv4"], {}, "no_sigv4", True, "--no-sigv4"),
+        (["--no-allow-destructive"], {"DUALMODE_ALLOW_DESTRUCTIVE": "yes"}, "allow_destructive", False, None),
+        (["--no-dualmode"], {"DUALMODE_ENABLED": "1"}, "enabled", False, "--no-dualmode"),
+        (["--dualmode"], {}, "enabled", True, "--dualmode"),
+        ([], {"DUALMODE_NO_SIGV4": "1"}, "no_sigv4", True, "the DUALMODE_NO_SIGV4 environment variable"),
+    ],
+)
+def test_the_command_line_turns_an_environment_flag_off(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    name: str,
+    expected: bool,
+    source: str | None,
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = from_config(pytester.parseconfig(*args))
+    assert getattr(settings, name) is expected
+    assert settings.source(name) == (source or args[0])
+
+
+@pytest.mark.parametrize(
+    ("cli", "env", "ini", "expected"),
+    [
+        ({}, {}, {}, None),
+        ({"enabled": True}, {}, {}, "--dualmode"),
+        ({"enabled": False}, {"DUALMODE_ENABLED": "1"}, {}, None),
+        ({}, {"DUALMODE_ENABLED": "0"}, {}, None),
+        ({}, {}, {"dualmode_enabled": "true"}, "dualmode_enabled in pytest.ini"),
+        ({}, {}, {"dualmode_enabled": "false"}, None),
+        ({}, {"DUALMODE_HTTP_ADDR": "staging.internal"}, {}, "the DUALMODE_HTTP_ADDR environment variable"),
+        ({"addr": "a:1"}, {}, {}, "--addr"),
+        ({}, {}, {"dualmode_dynamodb_endpoint": "http://x"}, "dualmode_dynamodb_endpoint in pytest.ini"),
+        ({"grpc_plaintext": False}, {}, {}, None),
+        ({}, {"DUALMODE_NO_SIGV4": "maybe"}, {}, "the DUALMODE_NO_SIGV4 environment variable"),
+    ],
+)
+def test_a_run_asks_for_dualmode_by_any_option_that_is_not_off(
+    cli: dict[str, object], env: dict[str, str], ini: dict[str, str], expected: str | None
+) -> None:
+    assert requested(cli, env, lambda k: ini.get(k, ""), "pytest.ini") == expected
 
 
 def test_remote_mode_and_normalised_values() -> None:

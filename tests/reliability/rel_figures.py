@@ -27,7 +27,12 @@ class Figures:
         self._lock = threading.Lock()
 
     def add(self, kind: str, name: str, **values: Any) -> None:
-        """Record one figure: ``kind`` is bad_input, fault, fuzz or load; ``name`` says which."""
+        """Record one figure: ``kind`` is bad_input, fault, fuzz or load; ``name`` says which.
+
+        A fuzz figure must count at least one example: a property that ran none proved nothing.
+        """
+        if kind == "fuzz":
+            assert int(values.get("examples", 0)) > 0, f"the property {name!r} ran no examples"
         with self._lock:
             self.records.append({"kind": kind, "name": name, **values})
 

@@ -98,8 +98,19 @@ def KILL(request):
 
 KILL_EXTERNAL = """
 def KILL(request):
+    import socket
+    from urllib.parse import urlsplit
+
     os.kill(int(os.environ["REL_DYNAMODB_PID"]), signal.SIGKILL)
-    time.sleep(0.2)
+    endpoint = urlsplit(request.getfixturevalue("dynamodb_endpoint"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # until the killed server's port refuses connections
+        try:
+            socket.create_connection((endpoint.hostname, endpoint.port), timeout=0.5).close()
+        except OSError:
+            return
+        time.sleep(0.05)
+    pytest.fail("the killed DynamoDB still accepts connections")
 """
 
 

@@ -50,6 +50,7 @@ def run(schema: Any, label: str, http_url: str, mode: str, checks: list[Any], ex
         case.call_and_validate(base_url=http_url, checks=checks)
 
     check()
+    assert ran > 0, f"no {mode} example of {label} was generated"
     return ran
 
 

@@ -5,6 +5,7 @@ metadata and options pass through, and the default deadline applies only when th
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -54,10 +55,11 @@ def _seen(request: bytes, context: Any) -> bytes:
 
 
 def _wait(seconds: float, context: Any) -> None:
-    # Sleeps until the client gives up or `seconds` pass, so the server's threads free up quickly.
-    until = time.monotonic() + seconds
-    while context.is_active() and time.monotonic() < until:
-        time.sleep(0.02)
+    # Returns when the call ends (the client gives up) or `seconds` pass, so the server's threads free up
+    # quickly.
+    ended = threading.Event()
+    if context.add_callback(ended.set):  # False: the call has already ended
+        ended.wait(seconds)
 
 
 def _slow_unary(request: bytes, context: Any) -> bytes:

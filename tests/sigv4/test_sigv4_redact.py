@@ -6,7 +6,7 @@ import pytest
 from botocore.credentials import Credentials
 from sigv4_support import ALL_SECRETS, REGION, SECRET, SESSION_TOKEN, TOKEN_KEY, TOKEN_SECRET
 
-from pytest_dualmode.sigv4.redact import MASK, redact
+from pytest_dualmode.redaction import MASK, redact
 from pytest_dualmode.sigv4.signer import Signer
 
 SIGNED = Signer(
@@ -65,3 +65,14 @@ def test_extra_values_are_masked_exactly() -> None:
     local = "dualmode-local-Secret_xyz"
     assert redact(f"key={local} and {local}!", extra=[local]) == f"key={MASK} and {MASK}!"
     assert redact("short ab", extra=["ab"]) == "short ab"  # too short to be a secret
+
+
+def test_without_guessing_only_known_and_labelled_values_are_masked() -> None:
+    """What the plugin does to a run's reports: a test's own data is not taken for a secret."""
+    data = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0"  # 40 characters, mixed case and digits
+    text = f"assert '{data}' == '{SECRET}' and token {SESSION_TOKEN}, Authorization: {AUTH}"
+    out = redact(text, [SECRET], guess=False)
+    assert data in out and SECRET not in out and SIGNATURE not in out
+    assert SESSION_TOKEN in out  # unlabelled and not known: left alone without guessing
+    guessed = redact(text, guess=True)
+    assert data not in guessed and SECRET not in guessed and SESSION_TOKEN not in guessed

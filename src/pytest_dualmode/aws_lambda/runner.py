@@ -21,7 +21,6 @@ from pytest_dualmode.aws_lambda.deadline import Deadline, DeadlineInterrupt, Har
 from pytest_dualmode.aws_lambda.environment import JANITOR, RunEnvironment, plugin_args, task_root
 from pytest_dualmode.aws_lambda.event import MAX_MARGIN_MS, Event, EventError, parse_event
 from pytest_dualmode.aws_lambda.recorder import RunRecorder, Selection, cut
-from pytest_dualmode.aws_lambda.redaction import RedactingStream, Redactor
 from pytest_dualmode.aws_lambda.result import (
     DEFAULT_RESPONSE_LIMIT,
     LAMBDA_RESPONSE_LIMIT,
@@ -31,6 +30,7 @@ from pytest_dualmode.aws_lambda.result import (
     error_result,
     fit,
 )
+from pytest_dualmode.redaction import RedactingStream, Redactor
 
 MARGIN_ENV = "DUALMODE_DEADLINE_MARGIN_MS"
 LIMIT_ENV = "DUALMODE_MAX_RESPONSE_BYTES"

@@ -20,11 +20,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pytest_dualmode.local import inprocess
+from pytest_dualmode.local.fake_aws import FAKE_KEY_ID, FAKE_REGION, FAKE_SECRET
 from pytest_dualmode.local.http_server import WsgiServer
-
-FAKE_REGION = "us-east-1"
-FAKE_KEY_ID = "AKIDLOCALDUALMODE000"
-FAKE_SECRET = "dualmode-local-fake-secret"  # noqa: S105 - a fixed fake for a local-only server
 
 
 class _LazyMotoApp:

@@ -28,7 +28,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from pytest_dualmode.local.dynamodb import FAKE_KEY_ID, FAKE_REGION, FAKE_SECRET
+from pytest_dualmode.local.fake_aws import FAKE_KEY_ID, FAKE_REGION, FAKE_SECRET
 from pytest_dualmode.local.process_service import ENV_NAMES, ProcessService
 from pytest_dualmode.local.readiness import probe
 

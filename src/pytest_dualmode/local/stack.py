@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pytest_dualmode.local.dynamodb import FAKE_KEY_ID, FAKE_REGION, FAKE_SECRET, EmbeddedDynamoDB
+from pytest_dualmode.local.dynamodb import EmbeddedDynamoDB
+from pytest_dualmode.local.fake_aws import FAKE_KEY_ID, FAKE_REGION, FAKE_SECRET
 from pytest_dualmode.local.process_service import ProcessService
 from pytest_dualmode.local.service import LocalService
 

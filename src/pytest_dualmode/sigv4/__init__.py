@@ -8,7 +8,6 @@
   and :class:`SigV4ServerInterceptor` put it before a WSGI app and a gRPC server,
   :class:`SigV4AsgiMiddleware` and :class:`SigV4AioServerInterceptor` before an ASGI app and a
   ``grpc.aio`` server; :class:`HttpxSigV4Auth` signs ``httpx`` requests.
-- :func:`redact` masks signatures, tokens and secrets in text bound for output.
 
 Importing this package imports neither grpc nor botocore nor requests: names that need them load on use.
 """
@@ -18,7 +17,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pytest_dualmode import lazy_getattr
-from pytest_dualmode.sigv4.redact import redact
 from pytest_dualmode.sigv4.signer import SAFE_HEADERS, Signer, preset_signs_payload
 from pytest_dualmode.sigv4.verifier import (
     CredentialsFileError,
@@ -62,7 +60,6 @@ __all__ = [
     "build_signer",
     "client_interceptors",
     "preset_signs_payload",
-    "redact",
     "signing_channel",
 ]
 

@@ -23,10 +23,7 @@ from typing import Any
 import grpc
 
 from pytest_dualmode.sigv4.signer import Signer
-
-# Metadata a previous signature left (a retried call): replaced, never sent twice.
-from pytest_dualmode.sigv4.transport import _STALE_METADATA as _STALE
-from pytest_dualmode.sigv4.verifier import AUTHORITY_METADATA
+from pytest_dualmode.sigv4.wire import AUTHORITY_METADATA, SIGNING_METADATA
 
 Metadata = Sequence[tuple[str, str | bytes]]
 
@@ -59,7 +56,7 @@ class _CallSigner:
             self._last = (credentials, second, tail)
         if not metadata:
             return tail
-        return (*(item for item in metadata if item[0].lower() not in _STALE), *tail)
+        return (*(item for item in metadata if item[0].lower() not in SIGNING_METADATA), *tail)
 
     def _sign(self) -> Metadata:
         # A call is signed as POST https://{authority}{path}; gRPC streams, so the payload is unsigned.

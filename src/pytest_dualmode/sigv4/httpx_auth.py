@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from pytest_dualmode.sigv4.signer import Signer, host_from_url
-from pytest_dualmode.sigv4.transport import _STALE
+from pytest_dualmode.sigv4.wire import SIGNING_HEADERS
 
 _SIGNED_HOST = "dualmode.sigv4.host"  # request extension: the host signed (shared by redirect copies)
 
@@ -42,7 +42,7 @@ class HttpxSigV4Auth(httpx.Auth):
 
     def sign(self, request: httpx.Request) -> None:
         """Sign ``request`` in place (its old signing headers replaced)."""
-        for name in _STALE:
+        for name in SIGNING_HEADERS:
             request.headers.pop(name, None)
         query = request.url.query
         if b"+" in query:
@@ -63,7 +63,7 @@ class HttpxSigV4Auth(httpx.Auth):
         """Strip a redirected copy of a signed request; True when it goes to the signed host again."""
         if request in self._signed or _SIGNED_HOST not in request.extensions:
             return False
-        for name in _STALE:
+        for name in SIGNING_HEADERS:
             request.headers.pop(name, None)
         return host_from_url(str(request.url)) == request.extensions[_SIGNED_HOST]
 

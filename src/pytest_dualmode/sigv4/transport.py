@@ -20,11 +20,7 @@ import requests
 from requests.auth import AuthBase
 
 from pytest_dualmode.sigv4.signer import Signer
-from pytest_dualmode.sigv4.verifier import AUTHORITY_METADATA
-
-# Headers a previous signature left on a request (a retry, a re-sent request): never signed twice.
-_STALE = ("Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256")
-_STALE_METADATA = frozenset(name.lower() for name in _STALE) | {AUTHORITY_METADATA}
+from pytest_dualmode.sigv4.wire import AUTHORITY_METADATA, SIGNING_HEADERS, SIGNING_METADATA
 
 
 class RequestsSigV4Auth(AuthBase):
@@ -61,7 +57,7 @@ class RequestsSigV4Auth(AuthBase):
 
         :class:`~pytest_dualmode.clients.BaseUrlSession` (the ``http`` fixture) calls this on each redirect.
         """
-        for name in _STALE:
+        for name in SIGNING_HEADERS:
             r.headers.pop(name, None)
         if same_host:
             self(r)
@@ -80,7 +76,7 @@ def _unsign_before_redirect(response: requests.Response, **_: Any) -> None:
     (:class:`~pytest_dualmode.clients.BaseUrlSession`) then signs it again for the same host.
     """
     if response.is_redirect and response.request is not None:
-        for name in _STALE:
+        for name in SIGNING_HEADERS:
             response.request.headers.pop(name, None)
 
 
@@ -151,7 +147,7 @@ class SigV4ClientInterceptor:
             )
             self._last = (signed, tail)
         if details.metadata:
-            metadata = [(k, v) for k, v in details.metadata if k.lower() not in _STALE_METADATA]
+            metadata = [(k, v) for k, v in details.metadata if k.lower() not in SIGNING_METADATA]
             metadata.extend(tail)
         else:
             metadata = list(tail)

@@ -26,9 +26,7 @@ from typing import Any
 from pytest_dualmode.sigv4 import canonical
 from pytest_dualmode.sigv4.canonical import Headers
 from pytest_dualmode.sigv4.signer import UNSIGNED_PAYLOAD_SERVICES
-
-#: The metadata key carrying the host a gRPC client signed (see the module docstring).
-AUTHORITY_METADATA = "x-dualmode-authority"
+from pytest_dualmode.sigv4.wire import AUTHORITY_METADATA
 
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}")

@@ -24,9 +24,9 @@ from pytest_dualmode.cli.invoke.backend import Backend
 from pytest_dualmode.cli.invoke.fanout import Backoff, ShardRun, run_all, run_shard
 from pytest_dualmode.cli.invoke.fate import EXIT_INFRASTRUCTURE
 from pytest_dualmode.cli.invoke.history import History, failed_first, load_history, select_last_failed
-from pytest_dualmode.cli.invoke.redact import redact
 from pytest_dualmode.cli.invoke.rerun import Reruns, rerun_event
 from pytest_dualmode.cli.invoke.shard import Plan, auto_shard_count, plan_shards
+from pytest_dualmode.redaction import redact_local as redact
 
 DEFAULT_MAX_CONCURRENCY = 32
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pytest_dualmode.cli import CliError
 from pytest_dualmode.cli.invoke.cost import Report, parse_report
-from pytest_dualmode.cli.invoke.redact import redact
+from pytest_dualmode.redaction import redact_local as redact
 
 RESULT_SCHEMA = "pytest-dualmode.result/1"
 # the read timeout waits this much longer than the function may run, so Lambda reports its own timeout

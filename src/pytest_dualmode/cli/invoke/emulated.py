@@ -21,7 +21,7 @@ from typing import Any
 from pytest_dualmode.cli import CliError
 from pytest_dualmode.cli.invoke.backend import Outcome, parse_payload
 from pytest_dualmode.cli.invoke.cost import Report
-from pytest_dualmode.cli.invoke.redact import redact
+from pytest_dualmode.redaction import redact_local as redact
 
 
 def _stderr(line: str) -> None:

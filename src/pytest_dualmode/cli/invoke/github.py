@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from pytest_dualmode.cli.invoke.redact import redact
 from pytest_dualmode.cli.invoke.report import crash_line
+from pytest_dualmode.redaction import redact_local as redact
 
 MAX_ANNOTATIONS = 10  # GitHub keeps 10 error (and 10 warning) annotations per step
 MAX_MESSAGE = 4000  # characters of failure text per annotation

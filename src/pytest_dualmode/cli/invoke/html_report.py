@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pytest_dualmode.cli.invoke.redact import redact
 from pytest_dualmode.cli.invoke.report import crash_line
+from pytest_dualmode.redaction import redact_local as redact
 
 MAX_FAILURES = 200  # failures shown with their output; the JSON and JUnit files have them all
 MAX_NOT_RUN = 500

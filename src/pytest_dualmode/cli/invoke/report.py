@@ -7,7 +7,7 @@ from typing import Any, TextIO
 
 from pytest_dualmode.cli.invoke.fanout import ShardRun
 from pytest_dualmode.cli.invoke.merge import shard_status
-from pytest_dualmode.cli.invoke.redact import redact
+from pytest_dualmode.redaction import redact_local as redact
 
 MAX_LISTED = 30  # failures / not-run tests listed by name; the JSON and JUnit files have them all
 _COLUMNS = ("passed", "failed", "skipped", "errors", "not_run")
