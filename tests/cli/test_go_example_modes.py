@@ -1,4 +1,4 @@
-"""The Go example's suite (tests/go_service) in the two modes beside local: remote and packaged in Lambda.
+"""The Go example's suite (tests/go_service) in its three modes: local, remote and packaged in Lambda.
 
 The Go binary runs standalone on moto's DynamoDB server (its table created there from its template,
 ``examples/go_service/tables.yaml``, with the plugin's tables module: the service creates none),
@@ -163,6 +163,18 @@ def _pytest(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
         timeout=300,
         check=False,
     )
+
+
+def test_go_suite_runs_locally_in_process_mode_in_its_own_pytest_process() -> None:
+    # (a) plain pytest: the plugin builds and starts the binary on the embedded DynamoDB, behind the local
+    # front door. Its own process: this session already serves the Python example (tests/conftest.py).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUALMODE_")}
+    run = _pytest(env, "-p", "no:xdist")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    counts = dict(
+        (noun, int(n)) for n, noun in re.findall(r"(\d+) (passed|failed|skipped|error)", run.stdout)
+    )
+    assert counts.get("passed", 0) >= 12 and not counts.get("failed") and not counts.get("error"), counts
 
 
 def test_go_suite_runs_remotely_signed_against_the_standalone_binary(remote_env: dict[str, str]) -> None:
