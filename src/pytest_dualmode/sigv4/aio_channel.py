@@ -144,45 +144,29 @@ class AioSigningChannel(grpc.aio.Channel):
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kw: Any
     ) -> Any:
         """A unary-unary multicallable for ``method`` whose calls are signed."""
-        return self._wrap(
-            _UnaryRequest,
-            "unary_unary",
-            method,
-            method_options(request_serializer, response_deserializer, kw),
-        )
+        kw = method_options(request_serializer, response_deserializer, kw)
+        return self._wrap(_UnaryRequest, "unary_unary", method, kw)
 
     def unary_stream(
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kw: Any
     ) -> Any:
         """A unary-stream (server-streaming) multicallable for ``method`` whose calls are signed."""
-        return self._wrap(
-            _UnaryRequest,
-            "unary_stream",
-            method,
-            method_options(request_serializer, response_deserializer, kw),
-        )
+        kw = method_options(request_serializer, response_deserializer, kw)
+        return self._wrap(_UnaryRequest, "unary_stream", method, kw)
 
     def stream_unary(
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kw: Any
     ) -> Any:
         """A stream-unary (client-streaming) multicallable for ``method`` whose calls are signed."""
-        return self._wrap(
-            _StreamRequest,
-            "stream_unary",
-            method,
-            method_options(request_serializer, response_deserializer, kw),
-        )
+        kw = method_options(request_serializer, response_deserializer, kw)
+        return self._wrap(_StreamRequest, "stream_unary", method, kw)
 
     def stream_stream(
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kw: Any
     ) -> Any:
         """A stream-stream (bidirectional) multicallable for ``method`` whose calls are signed."""
-        return self._wrap(
-            _StreamRequest,
-            "stream_stream",
-            method,
-            method_options(request_serializer, response_deserializer, kw),
-        )
+        kw = method_options(request_serializer, response_deserializer, kw)
+        return self._wrap(_StreamRequest, "stream_stream", method, kw)
 
     def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
         """The connectivity of the running loop's channel."""
