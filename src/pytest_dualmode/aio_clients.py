@@ -35,25 +35,18 @@ def make_aio_channel(
     import grpc
     import grpc.aio
 
+    from pytest_dualmode.clients import channel_parts
     from pytest_dualmode.sigv4.aio_channel import AioSigningChannel
 
-    options: list[tuple[str, Any]] = []
-    if not proxy:
-        options.append(("grpc.enable_http_proxy", 0))
-    if authority:
-        options.append(("grpc.default_authority", authority))
-    roots = None
-    if tls and ca_file:
-        with open(ca_file, "rb") as fh:
-            roots = fh.read()
-    if tls and authority:
-        options.append(("grpc.ssl_target_name_override", authority))
-    key = chain = None
-    if tls and client_cert and client_key:  # read once here: a missing file fails the fixture, not a call
-        with open(client_key, "rb") as fh:
-            key = fh.read()
-        with open(client_cert, "rb") as fh:
-            chain = fh.read()
+    # Read once here (a missing file fails the fixture, not a call); credentials are made per loop.
+    options, (roots, key, chain) = channel_parts(
+        tls=tls,
+        ca_file=ca_file,
+        authority=authority,
+        proxy=proxy,
+        client_cert=client_cert,
+        client_key=client_key,
+    )
 
     def open_channel() -> grpc.aio.Channel:
         if tls:

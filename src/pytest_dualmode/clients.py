@@ -79,24 +79,15 @@ def make_channel(
     """
     import grpc
 
-    options: list[tuple[str, Any]] = []
-    if not proxy:
-        options.append(("grpc.enable_http_proxy", 0))
-    if authority:
-        options.append(("grpc.default_authority", authority))
+    options, (roots, key, chain) = channel_parts(
+        tls=tls,
+        ca_file=ca_file,
+        authority=authority,
+        proxy=proxy,
+        client_cert=client_cert,
+        client_key=client_key,
+    )
     if tls:
-        roots = None
-        if ca_file:
-            with open(ca_file, "rb") as fh:
-                roots = fh.read()
-        if authority:
-            options.append(("grpc.ssl_target_name_override", authority))
-        key = chain = None
-        if client_cert and client_key:
-            with open(client_key, "rb") as fh:
-                key = fh.read()
-            with open(client_cert, "rb") as fh:
-                chain = fh.read()
         credentials = grpc.ssl_channel_credentials(
             root_certificates=roots, private_key=key, certificate_chain=chain
         )
@@ -114,6 +105,40 @@ def make_channel(
     # Signing and the default deadline wrap the channel rather than intercept it: grpcio's interceptor
     # layer alone costs a few percent of a loopback call, the wrapper next to nothing.
     return SigningChannel(channel, signer, authority or address, timeout=timeout)
+
+
+def channel_parts(
+    *,
+    tls: bool,
+    ca_file: str | None,
+    authority: str | None,
+    proxy: bool,
+    client_cert: str | None,
+    client_key: str | None,
+) -> tuple[list[tuple[str, Any]], tuple[bytes | None, bytes | None, bytes | None]]:
+    """The grpcio channel options and the TLS material (CA, client key, client certificate: PEM bytes
+    or ``None``) of :func:`make_channel`'s arguments, for the sync and the ``grpc.aio`` channels alike.
+
+    The files are read here, once: a missing one fails where the channel is made, not at a call.
+    """
+    options: list[tuple[str, Any]] = []
+    if not proxy:
+        options.append(("grpc.enable_http_proxy", 0))
+    if authority:
+        options.append(("grpc.default_authority", authority))
+    roots = key = chain = None
+    if tls:
+        if ca_file:
+            with open(ca_file, "rb") as fh:
+                roots = fh.read()
+        if authority:
+            options.append(("grpc.ssl_target_name_override", authority))
+        if client_cert and client_key:
+            with open(client_key, "rb") as fh:
+                key = fh.read()
+            with open(client_cert, "rb") as fh:
+                chain = fh.read()
+    return options, (roots, key, chain)
 
 
 def metadata_interceptor(metadata: Sequence[tuple[str, str]]) -> Any:

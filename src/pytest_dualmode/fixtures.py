@@ -174,19 +174,9 @@ def dualmode_signer(pytestconfig: pytest.Config, dualmode_settings: Settings) ->
 def grpc_channel(dualmode_grpc_addr: str, dualmode_target: Target, dualmode_signer: Any) -> Iterator[Any]:
     """A ``grpc.Channel`` to the service (TLS remotely unless ``--grpc-plaintext``), signing every call."""
     from pytest_dualmode.clients import make_channel
-    from pytest_dualmode.fronted import tls_and_headers
+    from pytest_dualmode.fronted import channel_arguments
 
-    s = dualmode_target.settings
-    # Signed for the authority when one is set, else for the address dialled (make_channel's rule).
-    channel = make_channel(
-        dualmode_grpc_addr,
-        tls=dualmode_target.grpc_tls,
-        authority=s.grpc_authority if dualmode_target.is_remote else None,
-        signer=dualmode_signer,
-        timeout=s.request_timeout,
-        proxy=dualmode_target.is_remote,  # loopback never goes through a proxy
-        **tls_and_headers(s, remote=dualmode_target.is_remote),
-    )
+    channel = make_channel(dualmode_grpc_addr, **channel_arguments(dualmode_target, dualmode_signer))
     try:
         yield channel
     finally:

@@ -26,18 +26,10 @@ def grpc_aio_channel(dualmode_grpc_addr: str, dualmode_target: Target, dualmode_
     connection, closed when that loop ends, so any loop scope works.
     """
     from pytest_dualmode.aio_clients import make_aio_channel
-    from pytest_dualmode.fronted import tls_and_headers
+    from pytest_dualmode.fronted import channel_arguments
 
-    s = dualmode_target.settings
-    channel = make_aio_channel(
-        dualmode_grpc_addr,
-        tls=dualmode_target.grpc_tls,
-        authority=s.grpc_authority if dualmode_target.is_remote else None,
-        signer=dualmode_signer,
-        timeout=s.request_timeout,
-        proxy=dualmode_target.is_remote,  # loopback never goes through a proxy
-        **tls_and_headers(s, remote=dualmode_target.is_remote),  # mTLS, CA and --header, as grpc_channel
-    )
+    # The same arguments as grpc_channel's: mTLS, CA, --header, authority, timeout.
+    channel = make_aio_channel(dualmode_grpc_addr, **channel_arguments(dualmode_target, dualmode_signer))
     try:
         yield channel
     finally:

@@ -8,9 +8,12 @@ Shared by the ``grpc_channel``, ``http``, ``grpc_aio_channel`` and ``http_aio`` 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_dualmode.settings import Settings
+
+if TYPE_CHECKING:
+    from pytest_dualmode.target import Target
 
 # Header names whose values are credentials, and values that look like keys whatever their name.
 _SECRET_NAME = re.compile(r"key|token|secret|auth|session|signature|password|cookie|credential", re.I)
@@ -25,6 +28,23 @@ def tls_and_headers(s: Settings, *, remote: bool) -> dict[str, Any]:
         out["ca_file"] = s.grpc_ca_file or s.tls_ca_file
         out["client_cert"], out["client_key"] = s.tls_client_cert, s.tls_client_key
     return out
+
+
+def channel_arguments(target: Target, signer: Any) -> dict[str, Any]:
+    """The keyword arguments of ``make_channel`` and ``make_aio_channel`` for ``target``, the same for
+    the ``grpc_channel`` and ``grpc_aio_channel`` fixtures: TLS, mTLS, CA and ``--header`` as
+    :func:`tls_and_headers` says, the call timeout, and ``signer``."""
+    s = target.settings
+    remote = target.is_remote
+    return {
+        "tls": target.grpc_tls,
+        # Signed for the authority when one is set, else for the address dialled (make_channel's rule).
+        "authority": s.grpc_authority if remote else None,
+        "signer": signer,
+        "timeout": s.request_timeout,
+        "proxy": remote,  # loopback never goes through a proxy
+        **tls_and_headers(s, remote=remote),
+    }
 
 
 def configure_session(session: Any, s: Settings, *, remote: bool) -> None:

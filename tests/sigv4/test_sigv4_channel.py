@@ -260,10 +260,10 @@ def test_rotated_credentials_are_used_at_once(raw: Any, server: str) -> None:
 def test_a_signature_is_reused_within_the_second_only(
     raw: Any, server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pytest_dualmode.sigv4.channel as channel_module
+    import pytest_dualmode.sigv4.call_signing as signing_module  # where the per-second reuse lives
 
     now = [float(int(time.time())) + 0.1]
-    monkeypatch.setattr(channel_module, "_monotonic", lambda: now[0])
+    monkeypatch.setattr(signing_module, "_monotonic", lambda: now[0])
     signs: list[float] = []
 
     def clock() -> float:

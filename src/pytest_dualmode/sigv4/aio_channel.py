@@ -19,10 +19,8 @@ import grpc
 import grpc.aio
 
 from pytest_dualmode.aio_loops import PerLoop
-from pytest_dualmode.sigv4.channel import _prepare
+from pytest_dualmode.sigv4.call_signing import Metadata, check_authority, describe, method_options, prepare
 from pytest_dualmode.sigv4.signer import Signer
-
-Metadata = Sequence[tuple[str, str | bytes]]
 
 
 class _AioMulticallable:
@@ -37,7 +35,7 @@ class _AioMulticallable:
         self._kind = kind
         self._method = method
         self._kwargs = kwargs
-        self._metadata = _prepare(owner._signer, owner._authority, method)
+        self._metadata = prepare(owner._signer, owner._authority, method)
         self._timeout = timeout
         self._channel: Any = None
         self._inner: Any = None
@@ -125,8 +123,7 @@ class AioSigningChannel(grpc.aio.Channel):
         timeout: float | None = None,
         metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
-        if signer is not None and not authority:
-            raise ValueError("a gRPC authority (HOST:PORT the channel talks to) is needed to sign calls")
+        check_authority(signer, authority)
         self._signer = signer
         self._authority = authority
         self._timeout = timeout
@@ -134,8 +131,7 @@ class AioSigningChannel(grpc.aio.Channel):
         self._channels = PerLoop(open_channel, lambda channel: channel.close(), what="grpc_aio_channel")
 
     def __repr__(self) -> str:
-        signing = "unsigned" if self._signer is None else f"signing for {self._authority} {self._signer!r}"
-        return f"<AioSigningChannel {signing} timeout={self._timeout}>"
+        return describe("AioSigningChannel", self._signer, self._authority, self._timeout)
 
     def channel(self) -> grpc.aio.Channel:
         """The real ``grpc.aio`` channel of the running event loop (opened on first use)."""
@@ -148,28 +144,28 @@ class AioSigningChannel(grpc.aio.Channel):
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kw: Any
     ) -> Any:
         """A unary-unary multicallable for ``method`` whose calls are signed."""
-        kw.update(request_serializer=request_serializer, response_deserializer=response_deserializer)
+        kw = method_options(request_serializer, response_deserializer, kw)
         return self._wrap(_UnaryRequest, "unary_unary", method, kw)
 
     def unary_stream(
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kw: Any
     ) -> Any:
         """A unary-stream (server-streaming) multicallable for ``method`` whose calls are signed."""
-        kw.update(request_serializer=request_serializer, response_deserializer=response_deserializer)
+        kw = method_options(request_serializer, response_deserializer, kw)
         return self._wrap(_UnaryRequest, "unary_stream", method, kw)
 
     def stream_unary(
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kw: Any
     ) -> Any:
         """A stream-unary (client-streaming) multicallable for ``method`` whose calls are signed."""
-        kw.update(request_serializer=request_serializer, response_deserializer=response_deserializer)
+        kw = method_options(request_serializer, response_deserializer, kw)
         return self._wrap(_StreamRequest, "stream_unary", method, kw)
 
     def stream_stream(
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kw: Any
     ) -> Any:
         """A stream-stream (bidirectional) multicallable for ``method`` whose calls are signed."""
-        kw.update(request_serializer=request_serializer, response_deserializer=response_deserializer)
+        kw = method_options(request_serializer, response_deserializer, kw)
         return self._wrap(_StreamRequest, "stream_stream", method, kw)
 
     def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:

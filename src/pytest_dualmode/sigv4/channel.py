@@ -16,63 +16,13 @@ Importing this module imports grpc: import it where a channel is built, not at p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from time import monotonic as _monotonic
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 
+from pytest_dualmode.sigv4.call_signing import Metadata, check_authority, describe, method_options, prepare
 from pytest_dualmode.sigv4.signer import Signer
-from pytest_dualmode.sigv4.wire import AUTHORITY_METADATA, SIGNING_METADATA
-
-Metadata = Sequence[tuple[str, str | bytes]]
-
-
-class _CallSigner:
-    """The signed metadata of one method, merged into each call's metadata."""
-
-    __slots__ = ("_credentials", "_host", "_last", "_path", "_signer")
-
-    def __init__(self, signer: Signer, host: str, method: str | bytes) -> None:
-        self._signer = signer
-        self._credentials = signer.credentials
-        self._host = host
-        self._path = method.decode() if isinstance(method, bytes) else method
-        # (credentials, monotonic second, metadata) of the last signature; one tuple, swapped whole,
-        # so concurrent calls never pair one signature with another's credentials.
-        self._last: tuple[Any, int, Metadata] = (None, -1, ())
-
-    def metadata(self, metadata: Metadata | None) -> Metadata:
-        """The caller's metadata (without stale signing entries) followed by a signature's."""
-        # Credentials are re-read on every call (refreshing ones rotate under a running suite); with
-        # the same ones, a signature is reused until the monotonic clock's second changes (so it is
-        # under a second old; front doors allow minutes of skew). Only this runs on most calls, and
-        # it touches few objects: after a gRPC call the CPU's caches are cold, and each one costs.
-        credentials = self._credentials()
-        second = int(_monotonic())
-        last_credentials, last_second, tail = self._last
-        if second != last_second or credentials != last_credentials:
-            tail = self._sign()
-            self._last = (credentials, second, tail)
-        if not metadata:
-            return tail
-        return (*(item for item in metadata if item[0].lower() not in SIGNING_METADATA), *tail)
-
-    def _sign(self) -> Metadata:
-        # A call is signed as POST https://{authority}{path}; gRPC streams, so the payload is unsigned.
-        signed = self._signer.sign_parts("POST", self._host, self._path, unsigned_payload=True)
-        return (
-            *((name.lower(), value) for name, value in signed.headers.items()),
-            (AUTHORITY_METADATA, self._host),
-        )
-
-
-def _unsigned(metadata: Metadata | None) -> Metadata | None:
-    return metadata
-
-
-def _prepare(signer: Signer | None, host: str, method: str | bytes) -> Callable[..., Any]:
-    return _unsigned if signer is None else _CallSigner(signer, host, method).metadata
 
 
 class _Multicallable:
@@ -280,29 +230,24 @@ class SigningChannel(grpc.Channel):
     def __init__(
         self, channel: Any, signer: Signer | None, authority: str, *, timeout: float | None = None
     ) -> None:
-        if signer is not None and not authority:
-            raise ValueError("a gRPC authority (HOST:PORT the channel talks to) is needed to sign calls")
+        check_authority(signer, authority)
         self._channel = channel
         self._signer = signer
         self._authority = authority
         self._timeout = timeout
 
     def __repr__(self) -> str:
-        signing = "unsigned" if self._signer is None else f"signing for {self._authority} {self._signer!r}"
-        return f"<SigningChannel {signing} timeout={self._timeout}>"
+        return describe("SigningChannel", self._signer, self._authority, self._timeout)
 
     def _wrap(self, kind: type[_Multicallable], inner: Any, method: str) -> Any:
-        return kind(inner, _prepare(self._signer, self._authority, method), self._timeout)
+        return kind(inner, prepare(self._signer, self._authority, method), self._timeout)
 
     def unary_unary(
         self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **kwargs: Any
     ) -> Any:
         """A unary-unary multicallable for ``method`` whose calls are signed."""
         inner = self._channel.unary_unary(
-            method,
-            request_serializer=request_serializer,
-            response_deserializer=response_deserializer,
-            **kwargs,
+            method, **method_options(request_serializer, response_deserializer, kwargs)
         )
         return self._wrap(_UnaryUnary, inner, method)
 
@@ -311,10 +256,7 @@ class SigningChannel(grpc.Channel):
     ) -> Any:
         """A unary-stream (server-streaming) multicallable for ``method`` whose calls are signed."""
         inner = self._channel.unary_stream(
-            method,
-            request_serializer=request_serializer,
-            response_deserializer=response_deserializer,
-            **kwargs,
+            method, **method_options(request_serializer, response_deserializer, kwargs)
         )
         return self._wrap(_UnaryStream, inner, method)
 
@@ -323,10 +265,7 @@ class SigningChannel(grpc.Channel):
     ) -> Any:
         """A stream-unary (client-streaming) multicallable for ``method`` whose calls are signed."""
         inner = self._channel.stream_unary(
-            method,
-            request_serializer=request_serializer,
-            response_deserializer=response_deserializer,
-            **kwargs,
+            method, **method_options(request_serializer, response_deserializer, kwargs)
         )
         return self._wrap(_StreamUnary, inner, method)
 
@@ -335,10 +274,7 @@ class SigningChannel(grpc.Channel):
     ) -> Any:
         """A stream-stream (bidirectional) multicallable for ``method`` whose calls are signed."""
         inner = self._channel.stream_stream(
-            method,
-            request_serializer=request_serializer,
-            response_deserializer=response_deserializer,
-            **kwargs,
+            method, **method_options(request_serializer, response_deserializer, kwargs)
         )
         return self._wrap(_StreamStream, inner, method)
 
