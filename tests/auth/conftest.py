@@ -4,15 +4,11 @@ service standalone behind its SigV4 front door."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
-import os
-import select
-import signal
 import ssl
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -218,67 +214,31 @@ def grpc_server_factory() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
+def moto_url(start_moto: Any) -> Iterator[str]:
     """moto's server in its own process, for the standalone example service."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with start_moto() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
-def example_factory(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def example_factory(
+    moto_url: str, standalone_example: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
     """``start(service)`` -> the ready line ``{"grpc": ..., "http": ...}`` of the standalone example service
     behind its SigV4 front door for ``service`` (``vpc-lattice-svcs``/``execute-api``), key ``FAKE_AWS``."""
     creds = tmp_path_factory.mktemp("example") / "creds.json"
     creds.write_text(json.dumps({FAKE_AWS["AWS_ACCESS_KEY_ID"]: FAKE_AWS["AWS_SECRET_ACCESS_KEY"]}))
-    started: dict[str, tuple[subprocess.Popen[bytes], dict[str, str]]] = {}
+    started: dict[str, dict[str, str]] = {}
+    with contextlib.ExitStack() as stack:
 
-    def start(service: str) -> dict[str, str]:
-        if service in started:
-            return started[service][1]
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-        env["AWS_DEFAULT_REGION"] = "us-east-1"
-        command = [
-            sys.executable,
-            "-m",
-            "example_service",
-            "--dynamodb-endpoint",
-            moto_url,
-            "--grpc-port",
-            "0",
-        ]
-        command += ["--http-port", "0", "--sigv4-credentials", str(creds), "--sigv4-service", service]
-        command += ["--table", f"auth-{service}", "--table-timeout", "30"]
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
-        line = proc.stdout.readline() if ready else b""
-        if not line:
-            proc.kill()
-            pytest.fail(f"the example service did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
-        started[service] = (proc, json.loads(line))
-        return started[service][1]
+        def start(service: str) -> dict[str, str]:
+            if service not in started:
+                args = ["--sigv4-credentials", str(creds), "--sigv4-service", service]
+                args += ["--table", f"auth-{service}", "--table-timeout", "30"]
+                started[service] = stack.enter_context(standalone_example(moto_url, *args))
+            return started[service]
 
-    yield start
-    for proc, _ in started.values():
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        yield start
 
 
 @pytest.fixture

@@ -15,13 +15,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,29 +31,6 @@ GO_TESTS = ROOT / "tests" / "go_service"
 GO_SERVICE = ROOT / "examples" / "go_service"
 GO_TABLES = GO_SERVICE / "tables.yaml"
 KEY_ID, SECRET = "AKIDGOEXAMPLETEST001", "go-example-test-secret-not-real-01"
-
-
-def _start(
-    command: list[str], env: dict[str, str], what: str
-) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    """Start a process that prints one JSON ready line; fail with its stderr when it does not (bounded)."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    assert process.stdout is not None and process.stderr is not None
-    ready, _, _ = select.select([process.stdout], [], [], 60)
-    line = process.stdout.readline() if ready else b""
-    if not line:
-        process.kill()
-        pytest.fail(f"{what} printed no ready line: {process.stderr.read()[-2000:]!r}")
-    return process, json.loads(line)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -107,37 +82,22 @@ def _refused_without_its_table(go_binary: Path, env: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def go_behind_front_door(
-    go_binary: Path, tmp_path_factory: pytest.TempPathFactory
+    go_binary: Path, start_moto: Any, ready_process: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
     """The Go binary on moto's DynamoDB server, behind the standalone SigV4 front door."""
-    from moto.server import ThreadedMotoServer
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    starter = threading.Thread(target=moto.start, daemon=True)  # start() alone waits without a bound
-    starter.start()
-    starter.join(10)
-    if starter.is_alive():
-        pytest.fail("moto's server did not start within 10 s")
-    host, port = moto.get_host_and_port()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    env.update(AWS_REGION="us-east-1", DYNAMODB_ENDPOINT=f"http://{host}:{port}")
-    env.pop("AWS_SESSION_TOKEN", None)
-    _create_tables_from_template(env["DYNAMODB_ENDPOINT"])
-    missing = _refused_without_its_table(go_binary, env)
     creds = tmp_path_factory.mktemp("front") / "creds.json"
     creds.write_text(json.dumps({KEY_ID: SECRET}))
-    service, addresses = _start([str(go_binary)], env, "the Go service")
-    try:
+    with start_moto() as moto_url:
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        env.update(AWS_REGION="us-east-1", DYNAMODB_ENDPOINT=moto_url)
+        env.pop("AWS_SESSION_TOKEN", None)
+        _create_tables_from_template(moto_url)
+        missing = _refused_without_its_table(go_binary, env)
         command = [sys.executable, "-m", "pytest_dualmode.local.proxy", "--sigv4-credentials", str(creds)]
-        command += ["--grpc-backend", addresses["grpc"], "--http-backend", addresses["http"]]
-        proxy, front = _start(command, dict(os.environ), "the front door")
-        try:
-            yield {**front, "without_table": missing}
-        finally:
-            _stop(proxy)
-    finally:
-        _stop(service)
-        moto.stop()
+        with ready_process([str(go_binary)], env, "the Go service") as addresses:
+            command += ["--grpc-backend", addresses["grpc"], "--http-backend", addresses["http"]]
+            with ready_process(command, dict(os.environ), "the front door") as front:
+                yield {**front, "without_table": missing}
 
 
 @pytest.fixture

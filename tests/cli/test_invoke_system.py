@@ -8,15 +8,12 @@ The package is built once for the module (pip's cache makes it quick after the f
 from __future__ import annotations
 
 import json
-import os
-import select
-import signal
 import subprocess
 import sys
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,40 +56,14 @@ def collected() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def example_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def example_service(
+    start_moto: Any, standalone_example: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     """The standalone example service (its own process) on moto's DynamoDB, behind a SigV4 front door."""
-    from moto.server import ThreadedMotoServer
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    starter = threading.Thread(target=moto.start, daemon=True)  # start() alone waits without a bound
-    starter.start()
-    starter.join(10)
-    if starter.is_alive():
-        pytest.fail("moto's server did not start within 10 s")
-    host, port = moto.get_host_and_port()
     creds = tmp_path_factory.mktemp("service") / "creds.json"
     creds.write_text(json.dumps({KEY_ID: SECRET}))
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    env["AWS_DEFAULT_REGION"] = "us-east-1"
-    command = [sys.executable, "-m", "example_service", "--dynamodb-endpoint", f"http://{host}:{port}"]
-    command += ["--grpc-port", "0", "--http-port", "0", "--sigv4-credentials", str(creds)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        assert process.stdout is not None and process.stderr is not None
-        ready, _, _ = select.select([process.stdout], [], [], 60)
-        line = process.stdout.readline() if ready else b""
-        if not line:
-            process.kill()
-            pytest.fail(f"the example service printed no ready line: {process.stderr.read()[-2000:]!r}")
-        yield json.loads(line)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        moto.stop()
+    with start_moto() as moto_url, standalone_example(moto_url, "--sigv4-credentials", str(creds)) as ready:
+        yield ready
 
 
 @pytest.fixture

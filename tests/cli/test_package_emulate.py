@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import select
-import signal
-import subprocess
 import sys
 import time
 import zipfile
@@ -88,55 +84,14 @@ def test_the_package_holds_the_suite_its_imports_and_the_plugin(example_zip: Pat
 
 
 @pytest.fixture(scope="module")
-def example_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def example_service(
+    start_moto: Any, standalone_example: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     """The standalone example service (its own process) on moto's DynamoDB, behind a SigV4 front door."""
-    from moto.server import ThreadedMotoServer
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
     creds = tmp_path_factory.mktemp("service") / "creds.json"
     creds.write_text(json.dumps({KEY_ID: SECRET}))
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "example_service",
-            "--dynamodb-endpoint",
-            f"http://{host}:{port}",
-            "--grpc-port",
-            "0",
-            "--http-port",
-            "0",
-            "--sigv4-credentials",
-            str(creds),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 60)
-        line = process.stdout.readline() if ready else b""
-        if not line:
-            process.kill()
-            pytest.fail(f"the example service printed no ready line: {process.stderr.read()!r}")  # type: ignore[union-attr]
-        yield json.loads(line)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        moto.stop()
+    with start_moto() as moto_url, standalone_example(moto_url, "--sigv4-credentials", str(creds)) as ready:
+        yield ready
 
 
 def remote_env(service: dict[str, str]) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,22 +15,10 @@ FAKE_CREDENTIALS = {
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+def moto_endpoint(start_moto: Any) -> Iterator[str]:
     """URL of moto's DynamoDB server on 127.0.0.1 (an ephemeral port), for this session."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    # start() waits without a bound for a flag that a failed server thread never sets: bound it here.
-    starter = threading.Thread(target=server.start, daemon=True)
-    starter.start()
-    starter.join(10)
-    if starter.is_alive():
-        pytest.fail("moto's DynamoDB server did not start within 10 s")
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with start_moto() as url:
+        yield url
 
 
 def make_client(endpoint: str, **config: Any) -> Any:

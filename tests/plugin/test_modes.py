@@ -293,32 +293,11 @@ def test_local_mode_forces_fake_credentials(
     result.assert_outcomes(passed=1)
 
 
-def test_dynamodb_endpoint_uses_the_external_server(pytester: pytest.Pytester) -> None:
-    import socket
-    import subprocess
-    import sys
-
+def test_dynamodb_endpoint_uses_the_external_server(pytester: pytest.Pytester, start_moto: Any) -> None:
     import boto3
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
     # A server in another process, as --dynamodb-endpoint is meant for (moto's own server here).
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "moto's server did not start"
-                time.sleep(0.1)
+    with start_moto() as url:
         pytester.makepyfile(f"""
             def test_external(dynamodb, dynamodb_endpoint):
                 assert dynamodb_endpoint == "{url}"
@@ -341,9 +320,6 @@ def test_dynamodb_endpoint_uses_the_external_server(pytester: pytest.Pytester) -
             aws_secret_access_key=FAKE_SECRET,
         )
         assert client.list_tables()["TableNames"] == ["made-by-test"]
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_unreachable_dynamodb_endpoint_is_a_clear_error(pytester: pytest.Pytester) -> None:

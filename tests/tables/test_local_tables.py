@@ -4,9 +4,8 @@ the resource fixture, cleanup, run ids, and the errors and warnings a user sees.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -191,23 +190,10 @@ def test_remote_mode_ignores_the_tables_and_their_files(pytester: pytest.Pyteste
 
 
 @pytest.fixture
-def moto_server() -> Iterator[str]:
+def moto_server(start_moto: Any) -> Iterator[str]:
     """moto's server in its own process on a free port (an external DynamoDB-compatible server)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with start_moto() as url:
+        yield url
 
 
 def test_tables_in_an_external_dynamodb_and_reset_by_scanning(
