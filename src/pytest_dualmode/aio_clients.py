@@ -59,14 +59,44 @@ def make_aio_channel(
     return AioSigningChannel(open_channel, signer, authority or address, timeout=timeout, metadata=metadata)
 
 
-class PerLoopTransport(httpx.AsyncBaseTransport):
-    """An ``httpx`` transport with one connection pool per running event loop (``httpx.AsyncHTTPTransport``
-    made with ``options``), each closed in its loop; :meth:`close_all` closes the ones still open."""
+def aiohttp_url_form(url: str) -> str:
+    """``url`` as aiohttp puts it on the wire: yarl re-quotes a URL it is given as text (``%7E`` becomes
+    ``~``, ``%41`` becomes ``A``, a stray ``%`` becomes ``%25``), so a request sent through aiohttp is
+    signed in that form, or the server would verify other bytes than were signed."""
+    import yarl
 
-    def __init__(self, **options: Any) -> None:
-        self._pools = PerLoop(
-            lambda: httpx.AsyncHTTPTransport(**options), lambda pool: pool.aclose(), what="http_aio"
-        )
+    return str(yarl.URL(url))
+
+
+class TransportChoiceError(RuntimeError):
+    """``--http-aio-transport aiohttp`` without httpx-aiohttp installed."""
+
+
+def _aiohttp_transport_class() -> Any:
+    try:
+        from httpx_aiohttp import AiohttpTransport
+    except ImportError:
+        raise TransportChoiceError(
+            "--http-aio-transport aiohttp: httpx-aiohttp is not installed; pip install "
+            "'pytest-dualmode[speedups]' or use --http-aio-transport httpx"
+        ) from None
+    return AiohttpTransport
+
+
+class PerLoopTransport(httpx.AsyncBaseTransport):
+    """An ``httpx`` transport with one connection pool per running event loop, each closed in its loop;
+    :meth:`close_all` closes the ones still open.
+
+    ``kind`` ``httpx``: httpx's own ``AsyncHTTPTransport`` (httpcore); ``aiohttp``: httpx-aiohttp's
+    ``AiohttpTransport``, the same ``httpx.AsyncClient`` on aiohttp's connection pool and C parser, about
+    0.6x the client CPU per request (``bench/bench_async.py``). Both are made with ``options``
+    (``verify``, ``trust_env``). Proxies from the environment are httpx's own mounts either way.
+    """
+
+    def __init__(self, kind: str = "httpx", **options: Any) -> None:
+        self.kind = kind
+        make = _aiohttp_transport_class() if kind == "aiohttp" else httpx.AsyncHTTPTransport
+        self._pools = PerLoop(lambda: make(**options), lambda pool: pool.aclose(), what="http_aio")
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` over the running loop's pool."""
@@ -97,7 +127,8 @@ def async_http_client(
     if signer is not None:
         from pytest_dualmode.sigv4.httpx_auth import HttpxSigV4Auth, hooks
 
-        auth = HttpxSigV4Auth(signer)
+        url_form = aiohttp_url_form if getattr(transport, "kind", "httpx") == "aiohttp" else None
+        auth = HttpxSigV4Auth(signer, url_form=url_form)
         event_hooks = hooks(auth)
     return httpx.AsyncClient(
         base_url=base_url,

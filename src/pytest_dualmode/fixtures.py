@@ -73,6 +73,7 @@ def dualmode_local_stack(pytestconfig: pytest.Config, dualmode_settings: Setting
         grpc_aio_interceptors=door.grpc_aio_interceptors if door else None,
         connect_timeout=dualmode_settings.connect_timeout,
         on_dynamodb_ready=create_declared_tables(pytestconfig),  # --dynamodb-tables
+        aio_loop=dualmode_settings.aio_loop,
     )
     pytestconfig.stash[STACK_KEY] = stack
     try:

@@ -39,12 +39,16 @@ def grpc_aio_channel(dualmode_grpc_addr: str, dualmode_target: Target, dualmode_
 @pytest.fixture(scope="session")
 def _dualmode_http_aio_transport(dualmode_target: Target) -> Iterator[Any]:
     """The connection pools shared by every ``http_aio`` client (one per event loop)."""
-    from pytest_dualmode.aio_clients import PerLoopTransport
+    from pytest_dualmode.aio_clients import PerLoopTransport, TransportChoiceError
     from pytest_dualmode.fronted import ssl_context
 
     remote = dualmode_target.is_remote
     verify = ssl_context(dualmode_target.settings, remote=remote)  # the CA and client cert of --tls-*
-    transport = PerLoopTransport(trust_env=remote, verify=verify)
+    kind = dualmode_target.settings.http_aio_transport  # --http-aio-transport
+    try:
+        transport = PerLoopTransport(kind, trust_env=remote, verify=verify)
+    except TransportChoiceError as exc:
+        pytest.fail(str(exc), pytrace=False)
     try:
         yield transport
     finally:

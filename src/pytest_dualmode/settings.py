@@ -208,6 +208,23 @@ def parse_headers(value: str) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
+def _choice(*choices: str) -> Callable[[str], str]:
+    """A parser accepting one of ``choices`` (case-insensitive)."""
+
+    def parse(value: str) -> str:
+        low = value.strip().lower()
+        if low not in choices:
+            raise SettingError(f"is not one of {', '.join(choices)}")
+        return low
+
+    parse.__doc__ = f"One of {', '.join(choices)}."
+    return parse
+
+
+AIO_LOOPS = ("auto", "asyncio", "uvloop")
+HTTP_AIO_TRANSPORTS = ("httpx", "aiohttp")
+
+
 def parse_bool(value: str) -> bool:
     """Parse an environment or ini boolean (1/0, true/false, yes/no, on/off)."""
     low = value.strip().lower()
@@ -362,6 +379,24 @@ OPTIONS: tuple[Option, ...] = (
         "before any test, check that the target accepts one signed request; name a TLS, signature or "
         "authorisation failure",
     ),
+    Option(
+        "aio_loop",
+        "local mode: the event loop that serves async services: auto (uvloop when installed, as uvicorn "
+        "chooses), asyncio or uvloop",
+        _choice(*AIO_LOOPS),
+        default="auto",
+        metavar="LOOP",
+        example="asyncio",
+    ),
+    Option(
+        "http_aio_transport",
+        "what http_aio sends requests with: httpx (its own transport) or aiohttp (faster; pip install "
+        "'pytest-dualmode[speedups]')",
+        _choice(*HTTP_AIO_TRANSPORTS),
+        default="httpx",
+        metavar="NAME",
+        example="aiohttp",
+    ),
 )
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -393,6 +428,8 @@ class Settings:
     header: tuple[tuple[str, str], ...] = ()
     run_id: str | None = None
     preflight: bool = False
+    aio_loop: str = "auto"
+    http_aio_transport: str = "httpx"
     target_sensitive: bool = False  # the selected target is marked sensitive = true
     sources: Mapping[str, str] | None = None  # option name -> where its value came from
 

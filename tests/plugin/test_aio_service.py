@@ -131,13 +131,15 @@ def running_async_service() -> Iterator[dict[str, str]]:
         loop.stop()
 
 
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
 def test_aio_fixtures_in_remote_mode(
-    pytester: pytest.Pytester, running_async_service: dict[str, str]
+    pytester: pytest.Pytester, running_async_service: dict[str, str], transport: str
 ) -> None:
-    """The same async tests against a running service: signed with the credential chain, checked there."""
+    """The same async tests against a running service: signed with the credential chain, checked there
+    (``http_aio`` on either transport)."""
     _ini(pytester, "asyncio_mode = auto")
     pytester.makepyfile(test_echo=ECHO_TESTS)
-    args = ("--addr", running_async_service["grpc"], "--grpc-plaintext")
+    args = ("--addr", running_async_service["grpc"], "--grpc-plaintext", "--http-aio-transport", transport)
     result = pytester.runpytest_subprocess(
         *BASE, "-p", "asyncio", *args, "--http-addr", running_async_service["http"]
     )

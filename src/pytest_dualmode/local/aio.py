@@ -6,6 +6,10 @@ that loop (pytest-asyncio and anyio give each test, module or session its own), 
 no loop at all. On a background loop, the servers outlive every test's loop, and sync and async
 tests reach them the same way: over a socket on 127.0.0.1.
 
+The loop is uvloop's when it is installed (``--aio-loop auto``, the default, as uvicorn chooses its own
+loop), else asyncio's: uvloop takes about a third off the async servers' share of a request's CPU
+(``bench/bench_async.py``). ``--aio-loop asyncio`` keeps asyncio's loop; ``--aio-loop uvloop`` insists.
+
 Each server is started from the caller's thread: the caller waits (bounded) for the loop to bind,
 start and report ready, and a failure there stops what was started and raises in the caller.
 """
@@ -23,11 +27,32 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-class BackgroundLoop:
-    """An asyncio event loop running in a daemon thread; :meth:`run` runs a coroutine on it (bounded)."""
+class LoopChoiceError(RuntimeError):
+    """``--aio-loop uvloop`` without uvloop installed."""
 
-    def __init__(self, name: str = "dualmode-aio") -> None:
-        self.loop = asyncio.new_event_loop()
+
+def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
+    """A new event loop of ``kind``: ``asyncio``, ``uvloop``, or ``auto`` (uvloop when importable)."""
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise LoopChoiceError(
+                    "--aio-loop uvloop: uvloop is not installed; pip install 'pytest-dualmode[speedups]' "
+                    "or use --aio-loop auto"
+                ) from None
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+class BackgroundLoop:
+    """An event loop (see :func:`new_event_loop` for ``kind``) running in a daemon thread; :meth:`run`
+    runs a coroutine on it (bounded)."""
+
+    def __init__(self, name: str = "dualmode-aio", kind: str = "auto") -> None:
+        self.loop = new_event_loop(kind)
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 

@@ -36,6 +36,7 @@ class LocalStack:
         asgi_middleware: Callable[[Any], Any] | None = None,
         grpc_aio_interceptors: Callable[[], list[Any]] | None = None,
         on_dynamodb_ready: Callable[[Any], object] | None = None,
+        aio_loop: str = "auto",
     ) -> None:
         self._external_endpoint = dynamodb_endpoint
         self._on_dynamodb_ready = on_dynamodb_ready  # e.g. create the declared tables
@@ -50,6 +51,7 @@ class LocalStack:
         self._asgi_middleware = asgi_middleware
         self._grpc_aio_interceptors = grpc_aio_interceptors
         self._aio_loop: Any = None  # the background event loop of the async servers, started on first use
+        self._aio_loop_kind = aio_loop  # --aio-loop: auto, asyncio or uvloop
         self.grpc_address: str | None = None
         self.http_url: str | None = None
         self._front: Any = None  # the ProcessFront of a ProcessService, once started
@@ -209,9 +211,12 @@ class LocalStack:
     def _loop(self) -> Any:
         """The background event loop of the async servers (started now if it is not running)."""
         if self._aio_loop is None:
-            from pytest_dualmode.local.aio import BackgroundLoop
+            from pytest_dualmode.local.aio import BackgroundLoop, LoopChoiceError
 
-            self._aio_loop = BackgroundLoop()
+            try:
+                self._aio_loop = BackgroundLoop(kind=self._aio_loop_kind)
+            except LoopChoiceError as exc:
+                raise StackError(str(exc)) from None
             self._servers.append(self._aio_loop)  # stopped after the servers on it (reverse order)
         return self._aio_loop
 

@@ -17,7 +17,7 @@ Importing this module imports httpx.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import httpx
@@ -31,8 +31,11 @@ _SIGNED_HOST = "dualmode.sigv4.host"  # request extension: the host signed (shar
 class HttpxSigV4Auth(httpx.Auth):
     """An ``httpx.Auth`` that SigV4-signs every request with ``signer``."""
 
-    def __init__(self, signer: Signer) -> None:
+    def __init__(self, signer: Signer, *, url_form: Callable[[str], str] | None = None) -> None:
+        """``url_form`` rewrites the URL before it is signed into the form the transport will send
+        (:func:`pytest_dualmode.aio_clients.aiohttp_url_form`); None: httpx's form is what is sent."""
         self.signer = signer
+        self._url_form = url_form
         # httpx reads a streamed body before the flow when the payload hash is signed.
         self.requires_request_body = signer.sign_payload
         self._signed: weakref.WeakSet[httpx.Request] = weakref.WeakSet()
@@ -44,6 +47,10 @@ class HttpxSigV4Auth(httpx.Auth):
         """Sign ``request`` in place (its old signing headers replaced)."""
         for name in SIGNING_HEADERS:
             request.headers.pop(name, None)
+        if self._url_form is not None:
+            sent = self._url_form(str(request.url))
+            if sent != str(request.url):
+                request.url = httpx.URL(sent)
         query = request.url.query
         if b"+" in query:
             # A space in params is encoded "+"; send "%20", which every server reads as a space.
