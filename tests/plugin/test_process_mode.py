@@ -374,3 +374,53 @@ def test_process_child_gets_sigkill_as_its_parent_death_signal(
     assert argv[0].endswith("setpriv") == setpriv
     out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
     assert int(out.stdout) == signal.SIGKILL
+
+
+def test_process_retries_on_new_ports_when_a_picked_port_was_taken(pytester: pytest.Pytester) -> None:
+    """The port the plugin picked is taken before the service binds it (here: on purpose, a listening
+    socket of the conftest's): the service fails with EADDRINUSE and is started again on a new port."""
+    pidfile = _project(
+        pytester,
+        """
+def test_served(http):
+    assert http.get("/x").status_code == 200
+""",
+    )
+    conftest = pytester.path / "conftest.py"
+    conftest.write_text(
+        """
+import socket
+import pytest_dualmode.local.process as process
+
+TAKEN = socket.socket()
+TAKEN.bind(("127.0.0.1", 0))
+TAKEN.listen()
+_picks = iter([TAKEN.getsockname()[1]])
+_free_port = process.free_port
+process.free_port = lambda host="127.0.0.1": next(_picks, None) or _free_port(host)
+"""
+        + conftest.read_text()
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert len(pidfile.read_text().split()) == 2  # the first start lost the port, the second served
+
+
+def test_process_failing_for_another_reason_is_not_started_again(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+import os, sys, pytest
+from pytest_dualmode import ProcessService
+
+@pytest.fixture(scope="session")
+def dualmode_service():
+    code = "import os; open(os.environ['COUNT'], 'a').write('x'); print('no such table'); raise SystemExit(2)"
+    return ProcessService(command=[sys.executable, "-c", code], grpc=False, ready="tcp",
+                          env={"COUNT": os.path.join(os.getcwd(), "count.txt")})
+"""
+    )
+    pytester.makepyfile(test_it="def test_a(http):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*exited with code 2 before it was ready*", "*no such table*"])
+    assert (pytester.path / "count.txt").read_text() == "x"  # one start only

@@ -42,7 +42,8 @@ class ProcessError(RuntimeError):
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free on ``host`` a moment ago (the service binds it next)."""
+    """A port that was free on ``host`` a moment ago (the service binds it next; another process may take
+    it in between, which :meth:`ServiceProcess.start` notices and answers with new ports)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -101,6 +102,12 @@ def run_build(service: ProcessService) -> None:
                 f"{_last(done.stdout.decode('utf-8', 'replace'), 60)}"
             )
         _BUILDS[key] = None
+
+
+# What a failed bind prints: Go's "bind: address already in use", Python's "[Errno 98] Address already in
+# use", Node's EADDRINUSE, Java's "BindException: Address already in use".
+_PORT_TAKEN = re.compile(r"address already in use|EADDRINUSE", re.IGNORECASE)
+_START_ATTEMPTS = 3  # a picked port taken by someone else before the service bound it: new ports, again
 
 
 def _last(text: str, lines: int) -> str:
@@ -168,13 +175,53 @@ class ServiceProcess:
 
     # lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> ServiceProcess:
-        """Build (once), start, and wait (bounded) until ready; on failure stop it and raise."""
+        """Build (once), start, and wait (bounded) until ready; on failure stop it and raise.
+
+        A port the plugin picked can be taken by another process before the service binds it. When the
+        service exits before it is ready saying its address is in use, it is started again on new ports
+        (up to three starts; the log keeps every attempt)."""
         run_build(self.service)
         try:
             self.service.check_command()
         except ValueError as exc:
             raise ProcessError(str(exc)) from None
-        log = self.log_path.open("wb")
+        attempt = 1
+        while True:
+            try:
+                return self._start_once(append=attempt > 1)
+            except ProcessError:
+                if attempt == _START_ATTEMPTS or not self._lost_port_race():
+                    raise
+                self._new_ports()
+                attempt += 1
+
+    def _lost_port_race(self) -> bool:
+        """True when the process ended saying a port was taken, and the plugin had picked a port."""
+        picked = (self.service.grpc and not self.service.grpc_port) or (
+            self.service.http and not self.service.http_port
+        )
+        return bool(picked) and self.exit_code is not None and bool(_PORT_TAKEN.search(self.tail()))
+
+    def _new_ports(self) -> None:
+        """Pick new ports for those the plugin picked, and forget the failed attempt (its log stays)."""
+        old = (self.grpc_port, self.http_port)
+        if self.service.grpc and not self.service.grpc_port:
+            self.grpc_port = free_port()
+        if self.service.http and not self.service.http_port:
+            self.http_port = free_port()
+        with self.log_path.open("ab") as log:
+            log.write(f"dualmode: a port of {old} was taken; starting again on new ports\n".encode())
+        with self._lock:
+            self._tail.clear()
+        self._ready_line = None
+        self._line_event.clear()
+        self._stopping = False
+        self._output_ended = False
+        self.process = None
+        self._pump = None
+
+    def _start_once(self, *, append: bool) -> ServiceProcess:
+        log = self.log_path.open("ab" if append else "wb")
         argv = _die_with_parent(self.argv())
         try:
             self.process = subprocess.Popen(
