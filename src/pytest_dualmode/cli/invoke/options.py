@@ -39,7 +39,7 @@ def add_invoke_parser(subparsers: Any, run: Callable[[argparse.Namespace], int])
     )
     parser.add_argument(
         "--max-concurrency",
-        type=_positive_int("--max-concurrency"),
+        type=_whole_number("--max-concurrency", 1, 8),
         default=DEFAULT_MAX_CONCURRENCY,
         metavar="N",
         help=f"at most N invocations in flight (default {DEFAULT_MAX_CONCURRENCY})",
@@ -100,7 +100,7 @@ def _add_ci_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("re-runs, previous failures and cost")
     group.add_argument(
         "--reruns",
-        type=_count("--reruns"),
+        type=_whole_number("--reruns", 0, 2),
         default=0,
         metavar="N",
         help="re-run failed tests up to N times, each time in a fresh invocation; a test that fails and "
@@ -144,27 +144,18 @@ def _shards(value: str) -> int | str:
     return count
 
 
-def _count(flag: str) -> Any:
+def _whole_number(flag: str, minimum: int, example: int) -> Any:
+    """An argparse type: a whole number >= ``minimum``; the error shows ``flag example``."""
+
     def parse(value: str) -> int:
         try:
             number = int(value)
         except ValueError:
-            number = -1
-        if number < 0:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 0 (e.g. {flag} 2)")
-        return number
-
-    return parse
-
-
-def _positive_int(flag: str) -> Any:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            number = 0
-        if number < 1:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 1 (e.g. {flag} 8)")
+            number = minimum - 1
+        if number < minimum:
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is not a whole number >= {minimum} (e.g. {flag} {example})"
+            )
         return number
 
     return parse
