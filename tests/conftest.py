@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -121,18 +122,25 @@ def ready_process() -> Callable[..., contextlib.AbstractContextManager[dict[str,
 
 
 @contextlib.contextmanager
-def _standalone_example(dynamodb_url: str, *args: str) -> Iterator[dict[str, Any]]:
+def _standalone_example(
+    dynamodb_url: str, *args: str, keys: dict[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     env["AWS_DEFAULT_REGION"] = "us-east-1"
     command = [sys.executable, "-m", "example_service", "--dynamodb-endpoint", dynamodb_url]
     command += ["--grpc-port", "0", "--http-port", "0", *args]
-    with _ready_process(command, env, "the example service") as ready:
-        yield ready
+    with tempfile.TemporaryDirectory(prefix="example-keys-") as folder:
+        if keys is not None:
+            creds = Path(folder) / "creds.json"
+            creds.write_text(json.dumps(keys))
+            command += ["--sigv4-credentials", str(creds)]
+        with _ready_process(command, env, "the example service") as ready:
+            yield ready
 
 
 @pytest.fixture(scope="session")
 def standalone_example() -> Callable[..., contextlib.AbstractContextManager[dict[str, Any]]]:
-    """``with standalone_example(dynamodb_url, *args) as ready:`` ``python -m example_service`` on that
-    DynamoDB with ephemeral ports and ``args`` (``--sigv4-credentials FILE`` puts it behind its SigV4 front
-    door); ``ready`` is its ready line, ``{"grpc": "127.0.0.1:P", "http": "http://127.0.0.1:Q"}``."""
+    """``with standalone_example(dynamodb_url, *args, keys=None) as ready:`` ``python -m example_service`` on
+    that DynamoDB with ephemeral ports and ``args``; ``keys`` (``{key id: secret}``) puts it behind its SigV4
+    front door, accepting those keys; ``ready`` is its ready line ``{"grpc": "127.0.0.1:P", "http": URL}``."""
     return _standalone_example

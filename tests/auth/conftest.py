@@ -221,21 +221,17 @@ def moto_url(start_moto: Any) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def example_factory(
-    moto_url: str, standalone_example: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
+def example_factory(moto_url: str, standalone_example: Any) -> Iterator[Any]:
     """``start(service)`` -> the ready line ``{"grpc": ..., "http": ...}`` of the standalone example service
     behind its SigV4 front door for ``service`` (``vpc-lattice-svcs``/``execute-api``), key ``FAKE_AWS``."""
-    creds = tmp_path_factory.mktemp("example") / "creds.json"
-    creds.write_text(json.dumps({FAKE_AWS["AWS_ACCESS_KEY_ID"]: FAKE_AWS["AWS_SECRET_ACCESS_KEY"]}))
+    keys = {FAKE_AWS["AWS_ACCESS_KEY_ID"]: FAKE_AWS["AWS_SECRET_ACCESS_KEY"]}
     started: dict[str, dict[str, str]] = {}
     with contextlib.ExitStack() as stack:
 
         def start(service: str) -> dict[str, str]:
             if service not in started:
-                args = ["--sigv4-credentials", str(creds), "--sigv4-service", service]
-                args += ["--table", f"auth-{service}", "--table-timeout", "30"]
-                started[service] = stack.enter_context(standalone_example(moto_url, *args))
+                args = ["--sigv4-service", service, "--table", f"auth-{service}", "--table-timeout", "30"]
+                started[service] = stack.enter_context(standalone_example(moto_url, *args, keys=keys))
             return started[service]
 
         yield start

@@ -84,13 +84,9 @@ def test_the_package_holds_the_suite_its_imports_and_the_plugin(example_zip: Pat
 
 
 @pytest.fixture(scope="module")
-def example_service(
-    start_moto: Any, standalone_example: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
+def example_service(start_moto: Any, standalone_example: Any) -> Iterator[dict[str, str]]:
     """The standalone example service (its own process) on moto's DynamoDB, behind a SigV4 front door."""
-    creds = tmp_path_factory.mktemp("service") / "creds.json"
-    creds.write_text(json.dumps({KEY_ID: SECRET}))
-    with start_moto() as moto_url, standalone_example(moto_url, "--sigv4-credentials", str(creds)) as ready:
+    with start_moto() as moto_url, standalone_example(moto_url, keys={KEY_ID: SECRET}) as ready:
         yield ready
 
 
