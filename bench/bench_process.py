@@ -254,7 +254,7 @@ def suites(rounds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--suite-rounds", type=int, default=2)
     args = parser.parse_args()
     load = os.getloadavg()[0]
