@@ -26,6 +26,8 @@ BASE = ("-p", "no:cacheprovider", "-p", "no:randomly")
 ASYNCIO_MODES = [
     ("strict-function", ("-p", "asyncio"), "asyncio_mode = strict", "@pytest.mark.asyncio"),
     ("auto-function", ("-p", "asyncio"), "asyncio_mode = auto", ""),
+    # the service on asyncio's own loop (the others get uvloop, installed with the dev extra)
+    ("auto-function-asyncio-loop", ("-p", "asyncio", "--aio-loop", "asyncio"), "asyncio_mode = auto", ""),
     (
         "strict-module",
         ("-p", "asyncio"),
