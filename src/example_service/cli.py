@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import sys
-import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,8 +24,11 @@ PROG = "python -m example_service"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
-class _Stopped(Exception):
-    """SIGTERM/SIGINT arrived before the service was ready."""
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class _Stopped(BaseException):  # not an Exception: no "except Exception" on the way swallows it
+    """SIGTERM/SIGINT arrived: stop (before or after the service was ready)."""
 
 
 def _port(text: str) -> int:
@@ -140,17 +143,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="example_service %(levelname)s %(name)s: %(message)s"
     )
-    stop = threading.Event()
-    ready = False
 
+    # The handler only raises: setting a threading.Event from a signal handler can deadlock, when the
+    # signal lands while the main thread holds that Event's lock (inside its own wait()). The first
+    # signal stops the service; later ones are ignored while it stops (bounded).
     def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-        if not ready:
-            raise _Stopped
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        raise _Stopped
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_SIGNALS}
     grpc_server: Any = None
     http_server: Any = None
+    service_ready: Any = None  # the service, once it serves (it then reports NOT_SERVING on the way out)
     try:
         try:
             wrap_wsgi, interceptors = _front_door(args)
@@ -200,20 +205,18 @@ def main(argv: list[str] | None = None) -> int:
         # would wait out grpc's 200 ms connectivity poll).
         with socket.create_connection((args.host, grpc_port), timeout=10):
             pass
-        ready = True
-        if stop.is_set():
-            return 0
+        service_ready = service
         host, http_port = http_server.address
         bracketed = f"[{host}]" if ":" in host else host
         print(
             json.dumps({"grpc": f"{bracketed}:{grpc_port}", "http": f"http://{bracketed}:{http_port}"}),
             flush=True,
         )
-        while not stop.wait(1.0):
-            pass
-        service.set_serving(False)
-        return 0
+        while True:
+            time.sleep(3600)  # until a signal raises _Stopped
     except _Stopped:
+        if service_ready is not None:
+            service_ready.set_serving(False)
         return 0
     finally:
         if http_server is not None:

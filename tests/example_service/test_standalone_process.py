@@ -27,6 +27,7 @@ class Standalone:
 
     def __init__(self, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env["PYTHONFAULTHANDLER"] = "1"  # a SIGABRT (see stop) prints every thread's stack
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "example_service", *args],
             stdout=subprocess.PIPE,
@@ -54,9 +55,14 @@ class Standalone:
         return dict(json.loads(line))
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        """Send ``sig`` and return the exit code (bounded)."""
+        """Send ``sig`` and return the exit code; past ``timeout``, fail with every thread's stack."""
         self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)
+            self.proc.wait(10)
+            pytest.fail(f"still running {timeout:g}s after signal {sig}; its threads:\n{self.stderr()}")
 
     def finish(self, timeout: float = 30.0) -> int:
         """Wait (bounded) for the process to end on its own."""
@@ -176,6 +182,22 @@ def test_an_unreachable_dynamodb_exits_1_naming_it(standalone: Any) -> None:
     assert service.finish() == 1
     stderr = service.stderr()
     assert f"error: DynamoDB at {endpoint} is not usable" in stderr and "Traceback" not in stderr
+    assert service.rest_of_stdout() == []
+
+
+def test_sigterm_while_it_waits_for_dynamodb_exits_0_at_once(standalone: Any) -> None:
+    """A DynamoDB that accepts the connection and never answers holds the start; SIGTERM ends it cleanly
+    (not as "DynamoDB is not usable", which an ``except Exception`` around the start would make of it)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.settimeout(READY_TIMEOUT)
+        service = standalone(endpoint=f"http://127.0.0.1:{silent.getsockname()[1]}")
+        accepted, _ = silent.accept()  # the service's own connection: it now waits for an answer
+        with accepted:
+            assert service.stop(signal.SIGTERM, timeout=10) == 0
+    stderr = service.stderr()
+    assert "not usable" not in stderr and "Traceback" not in stderr, stderr
     assert service.rest_of_stdout() == []
 
 
