@@ -151,6 +151,25 @@ def test_plugin_requirements_leave_out_local_only_and_optionally_boto() -> None:
     assert wheels.platforms("3.13", "x86_64")[0] == "manylinux_2_34_x86_64"
 
 
+def test_a_suite_configured_for_the_aiohttp_transport_gets_httpx_aiohttp(project: Path) -> None:
+    """``dualmode_http_aio_transport = aiohttp`` in the suite's ini: its Lambda would need httpx-aiohttp."""
+    from pytest_dualmode.cli.package import _requirements
+
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + 'dualmode_http_aio_transport = "aiohttp"\n')
+    tree = testtree.collect_tests([str(project / "tests/system")])
+    logged: list[str] = []
+    options = PackageOptions(output=project / "out.zip", tests=[str(project / "tests/system")])
+    pinned = _requirements(options, importscan.ImportReport(), logged.append, tree.ini)
+    assert f"httpx-aiohttp=={_version('httpx-aiohttp')}" in pinned
+    assert logged == [
+        "dependency from the configuration: httpx-aiohttp (dualmode_http_aio_transport = aiohttp)"
+    ]
+    # the default transport needs nothing more
+    plain = _requirements(options, importscan.ImportReport(), logged.append, {})
+    assert not [r for r in plain if r.startswith("httpx-aiohttp")]
+
+
 def test_zip_is_byte_identical_whatever_the_file_times_and_modes(tmp_path: Path) -> None:
     staging = tmp_path / "staging"
     write(staging / "b.py", "print('b')\n")

@@ -219,15 +219,29 @@ def _available(staging: Path) -> Callable[[str], bool]:
     return available
 
 
+# What the suite's own configuration asks of the plugin that its base requirements lack (remote mode only:
+# the local-mode speed-ups never run in Lambda): ini key, value -> distribution.
+_CONFIG_NEEDS = {("dualmode_http_aio_transport", "aiohttp"): "httpx-aiohttp"}
+
+
 def _requirements(
-    options: PackageOptions, imports: importscan.ImportReport, log: Callable[[str], None]
+    options: PackageOptions,
+    imports: importscan.ImportReport,
+    log: Callable[[str], None],
+    ini: dict[str, testtree.IniValue] | None = None,
 ) -> list[str]:
-    """The plugin's runtime needs and the tests' third-party imports, pinned to the versions installed here;
-    names that ``--requirements`` lists are left to that file."""
+    """The plugin's runtime needs, what the tests' configuration (``ini``) asks of it, and the tests'
+    third-party imports, pinned to the versions installed here; names that ``--requirements`` lists are
+    left to that file."""
     user_names = wheels.names_in_requirements_file(options.requirements) if options.requirements else set()
     requirements: dict[str, str] = {}
     for req in wheels.plugin_requirements(without_boto=options.without_boto):
         requirements[wheels.requirement_name(req)] = req
+    for (key, value), dist in _CONFIG_NEEDS.items():
+        setting = (ini or {}).get(key)
+        if isinstance(setting, str) and setting.strip().lower() == value:
+            requirements[wheels.normalize(dist)] = dist
+            log(f"dependency from the configuration: {dist} ({key} = {value})")
     for dist in imports.third_party:
         name = wheels.normalize(dist)
         if name in requirements or (options.without_boto and name in wheels.RUNTIME_PROVIDED):
@@ -260,7 +274,7 @@ def build_package(options: PackageOptions, *, log: Callable[[str], None] = print
             "if Lambda needs it, add it to --requirements"
         )
 
-    pinned = _requirements(options, imports, log)
+    pinned = _requirements(options, imports, log, tree.ini)
 
     with tempfile.TemporaryDirectory(prefix="dualmode-package-") as tmp:
         staging = Path(tmp) / "task"
