@@ -269,7 +269,7 @@ def test_the_environment_is_given_back_after_an_in_process_session(
         """
     )
     for _ in range(2):
-        result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+        result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:anyio")
         result.assert_outcomes(passed=1)
         assert os.environ["AWS_PROFILE"] == "kept-by-the-process"
         assert os.environ["AWS_ACCESS_KEY_ID"] == "AKIAPROCESSKEY000001"
