@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_SIGNALS}
     grpc_server: Any = None
     http_server: Any = None
-    service_ready: Any = None  # the service, once it serves (it then reports NOT_SERVING on the way out)
+    serving = False  # once it serves, it reports NOT_SERVING on the way out
     try:
         try:
             wrap_wsgi, interceptors = _front_door(args)
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         # would wait out grpc's 200 ms connectivity poll).
         with socket.create_connection((args.host, grpc_port), timeout=10):
             pass
-        service_ready = service
+        serving = True
         host, http_port = http_server.address
         bracketed = f"[{host}]" if ":" in host else host
         print(
@@ -215,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         while True:
             time.sleep(3600)  # until a signal raises _Stopped
     except _Stopped:
-        if service_ready is not None:
-            service_ready.set_serving(False)
+        if serving:
+            service.set_serving(False)
         return 0
     finally:
         if http_server is not None:

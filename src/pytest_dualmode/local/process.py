@@ -125,8 +125,11 @@ class ServiceProcess:
         self.host = "127.0.0.1"
         self.region = region or os.environ.get("AWS_REGION") or FAKE_REGION
         self.dynamodb_endpoint = dynamodb_endpoint
-        self.grpc_port = (service.grpc_port or free_port()) if service.grpc else None
-        self.http_port = (service.http_port or free_port()) if service.http else None
+        # the ports the plugin picks (not fixed by the service), picked again if one is taken at the start
+        self._picks_grpc = bool(service.grpc and not service.grpc_port)
+        self._picks_http = bool(service.http and not service.http_port)
+        self.grpc_port = free_port() if self._picks_grpc else (service.grpc_port if service.grpc else None)
+        self.http_port = free_port() if self._picks_http else (service.http_port if service.http else None)
         self.log_dir = Path(tempfile.mkdtemp(prefix="dualmode-service-"))
         self.log_path = self.log_dir / "service.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -197,17 +200,15 @@ class ServiceProcess:
 
     def _lost_port_race(self) -> bool:
         """True when the process ended saying a port was taken, and the plugin had picked a port."""
-        picked = (self.service.grpc and not self.service.grpc_port) or (
-            self.service.http and not self.service.http_port
-        )
-        return bool(picked) and self.exit_code is not None and bool(_PORT_TAKEN.search(self.tail()))
+        picked = self._picks_grpc or self._picks_http
+        return picked and self.exit_code is not None and bool(_PORT_TAKEN.search(self.tail()))
 
     def _new_ports(self) -> None:
         """Pick new ports for those the plugin picked, and forget the failed attempt (its log stays)."""
         old = (self.grpc_port, self.http_port)
-        if self.service.grpc and not self.service.grpc_port:
+        if self._picks_grpc:
             self.grpc_port = free_port()
-        if self.service.http and not self.service.http_port:
+        if self._picks_http:
             self.http_port = free_port()
         with self.log_path.open("ab") as log:
             log.write(f"dualmode: a port of {old} was taken; starting again on new ports\n".encode())
