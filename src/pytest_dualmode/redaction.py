@@ -7,14 +7,15 @@ What is masked (the value becomes ``[REDACTED]``):
 - ``Authorization`` values, as header lines, ``key: value`` / ``key=value`` pairs, dict and JSON
   items, gRPC metadata tuples; and any ``AWS4-HMAC-SHA256 Credential=...`` value wherever it is;
 - signatures (``Signature=<hex>``, ``X-Amz-Signature=<hex>``);
-- values labelled as secret: ``x-amz-security-token``, ``aws_session_token``, ``aws_secret_access_key``,
-  ``secret`` and the like;
-- with ``guess=True`` only, unlabelled values that look secret: AWS STS session tokens by their
+- ``X-Amz-Security-Token`` values (the session token a signed request carries);
+- with ``guess=True`` only: values labelled as secret (``aws_session_token``, ``aws_secret_access_key``,
+  ``secret`` and the like), and unlabelled values that look secret: AWS STS session tokens by their
   well-known prefixes, and 40-character AWS-secret-looking words (base64 letters mixing upper case,
   lower case and digits).
 
 The plugin redacts pytest's reports without guessing (:func:`redact_report`): in a dualmode run it
-knows every secret it holds, and guessing would rewrite a test's own data in its assertion text.
+knows every secret it holds, and guessing would rewrite a test's own data in its assertion text (a
+test's ``{"secret": "x"}`` stays readable; only what this run signs with or sends is masked).
 The Lambda handler (:class:`Redactor`, :class:`RedactingStream`) and ``dualmode invoke``
 (:func:`redact_local`) guess as well: their output leaves the machine (CloudWatch, the caller's
 terminal) and carries whatever a whole suite printed, so a second net is worth the odd false mask.
@@ -37,25 +38,34 @@ MASK = "[REDACTED]"
 # Where the running process keeps its own secrets (Lambda puts the role's session credentials here).
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
-_KEYS = (
-    r"authorization|proxy-authorization|x-amz-security-token|x-amz-signature|x-amz-content-sha256-secret"
-    r"|aws_secret_access_key|secret_access_key|secretaccesskey|aws_session_token|session_token|sessiontoken"
-    r"|security_token|securitytoken|secret_key|secretkey|secret|signature"
+# What a signed request carries: masked always. The other labels only hint at a secret: masked when guessing.
+_SIGNING_KEYS = r"authorization|proxy-authorization|x-amz-security-token|x-amz-signature|signature"
+_SECRET_LABELS = (
+    r"x-amz-content-sha256-secret|aws_secret_access_key|secret_access_key|secretaccesskey|aws_session_token"
+    r"|session_token|sessiontoken|security_token|securitytoken|secret_key|secretkey|secret"
 )
 
-# 'key': 'value', "key": "value", ('key', 'value'), key='value', Metadatum(key='key', value='value')
-_QUOTED = re.compile(
-    rf"""(?ix)
-    (?P<head>(?P<kq>["']?)\b(?:{_KEYS})\b(?P=kq)
-        \s*(?:[:=,]|,\s*value\s*=)\s*)
-    (?P<q>["'])(?P<value>(?:\\.|(?!(?P=q)).)*)(?P=q)
-    """
-)
-# Authorization: AWS4-HMAC-SHA256 ... (a header line: the value runs to the end of the line)
-_HEADER_LINE = re.compile(rf"(?im)^(?P<head>[ \t>]*(?:{_KEYS})[ \t]*:[ \t]*)(?P<value>[^\r\n]+)")
-# key=value / key: value unquoted (environment, query strings, logs); bare "signature" is left to
-# _SIGNATURE, since prose such as "signature: mismatch" is common and not secret.
-_BARE = re.compile(rf"(?i)(?P<head>\b(?!signature\b)(?:{_KEYS})\b\s*[=:]\s*)(?P<value>[^\s'\"&,;)\]}}]+)")
+
+def _labelled(keys: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """The patterns of values labelled with one of ``keys``: quoted, header lines, bare."""
+    # 'key': 'value', "key": "value", ('key', 'value'), key='value', Metadatum(key='key', value='value')
+    quoted = re.compile(
+        rf"""(?ix)
+        (?P<head>(?P<kq>["']?)\b(?:{keys})\b(?P=kq)
+            \s*(?:[:=,]|,\s*value\s*=)\s*)
+        (?P<q>["'])(?P<value>(?:\\.|(?!(?P=q)).)*)(?P=q)
+        """
+    )
+    # Authorization: AWS4-HMAC-SHA256 ... (a header line: the value runs to the end of the line)
+    header_line = re.compile(rf"(?im)^(?P<head>[ \t>]*(?:{keys})[ \t]*:[ \t]*)(?P<value>[^\r\n]+)")
+    # key=value / key: value unquoted (environment, query strings, logs); bare "signature" is left to
+    # _SIGNATURE, since prose such as "signature: mismatch" is common and not secret.
+    bare = re.compile(rf"(?i)(?P<head>\b(?!signature\b)(?:{keys})\b\s*[=:]\s*)(?P<value>[^\s'\"&,;)\]}}]+)")
+    return quoted, header_line, bare
+
+
+_STRICT = _labelled(_SIGNING_KEYS)
+_GUESSING = _labelled(f"{_SIGNING_KEYS}|{_SECRET_LABELS}")
 _SIGV4_VALUE = re.compile(r"AWS4-HMAC-SHA256\s+Credential=[^\s'\",]*(?:,\s*\w+=[^\s'\",]*)*")
 _SIGNATURE = re.compile(r"(?i)(?P<head>\b(?:x-amz-)?signature=)[0-9a-f]{16,}")
 # STS session tokens start with base64 of a fixed header: IQoJb3JpZ2lu, FwoGZXIvYXdz, AQoDYXdz, ...
@@ -81,14 +91,14 @@ def _mask_value(match: re.Match[str]) -> str:
 
 
 def redact(text: str, extra: Iterable[str] = (), *, guess: bool = True) -> str:
-    """``text`` with the ``extra`` values, Authorization values, signatures and labelled tokens and
-    secret keys masked; ``guess`` also masks unlabelled secret-looking values (see the module docstring)."""
+    """``text`` with the ``extra`` values, Authorization values, signatures and security tokens masked;
+    ``guess`` also masks values labelled as secret and unlabelled secret-looking ones (see the module
+    docstring)."""
     for value in sorted((v for v in extra if v and len(v) >= 4), key=len, reverse=True):
         text = text.replace(value, MASK)
     text = _SIGV4_VALUE.sub(f"AWS4-HMAC-SHA256 {MASK}", text)
-    text = _QUOTED.sub(_mask_value, text)
-    text = _HEADER_LINE.sub(_mask_value, text)
-    text = _BARE.sub(_mask_value, text)
+    for pattern in _GUESSING if guess else _STRICT:
+        text = pattern.sub(_mask_value, text)
     text = _SIGNATURE.sub(lambda m: m.group("head") + MASK, text)
     if not guess:
         return text

@@ -146,6 +146,28 @@ def test_a_conftest_defining_dualmode_service_fakes_the_environment_before_its_t
     result.assert_outcomes(passed=1)
 
 
+@pytest.mark.parametrize("where", ["root-conftest", "plugin-module"])
+def test_a_dualmode_service_loaded_at_start_fakes_the_environment_for_tests_that_use_no_fixture(
+    pytester: pytest.Pytester, real_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # The fixture is only defined, never requested: defining it is the opt-in.
+    service = (
+        "import pytest\n@pytest.fixture(scope='session')\ndef dualmode_service():\n    raise AssertionError\n"
+    )
+    args = ["-p", "no:cacheprovider", "-s"]
+    if where == "root-conftest":
+        pytester.makeconftest(service)
+    else:
+        pytester.makepyfile(their_service_plugin=service)
+        monkeypatch.setenv("PYTHONPATH", str(pytester.path))
+        args += ["-p", "their_service_plugin"]
+    pytester.makepyfile(test_plain=ENV_PROBE)
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=1)
+    (seen,) = _seen(result)
+    assert _faked(seen), seen
+
+
 @pytest.mark.parametrize(
     ("args", "env", "ini"),
     [
@@ -187,7 +209,7 @@ def test_the_switch_turned_off_on_the_command_line_leaves_a_plain_project_alone(
     assert _untouched(seen), seen
 
 
-def test_a_remote_target_activates_the_readiness_check_and_redaction(
+def test_a_remote_target_activates_the_readiness_check(
     pytester: pytest.Pytester, real_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
@@ -214,16 +236,20 @@ def test_a_remote_run_redacts_the_secrets_it_holds(
         def test_leak():
             other = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0"
             assert os.environ["AWS_SECRET_ACCESS_KEY"] + other == "{secret}"
+
+        def test_own_data():
+            assert {{"secret": "my-own-test-data"}} == {{"secret": "other-test-data"}}
         """
     )
     result = service_project.runpytest_subprocess(
         "-p", "no:cacheprovider", "--http-addr", running_service["http"], "test_leak.py"
     )
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=2)
     out = result.stdout.str()
     assert secret not in out and "[REDACTED]" in out
-    # Only the secrets of this run are masked: other data in the same assertion stays readable.
+    # Only the secrets of this run are masked: other data stays readable, even under a key named "secret".
     assert "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0" in out
+    assert "'my-own-test-data'" in out and "'other-test-data'" in out
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["--fixtures"], ["--markers"]])

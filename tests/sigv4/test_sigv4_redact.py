@@ -67,12 +67,17 @@ def test_extra_values_are_masked_exactly() -> None:
     assert redact("short ab", extra=["ab"]) == "short ab"  # too short to be a secret
 
 
-def test_without_guessing_only_known_and_labelled_values_are_masked() -> None:
-    """What the plugin does to a run's reports: a test's own data is not taken for a secret."""
+def test_without_guessing_only_this_run_s_secrets_and_what_it_signs_are_masked() -> None:
+    """What the plugin does to a run's reports: a test's own data is not taken for a secret, even when
+    its key says "secret"; the run's known secrets, signatures and Authorization values are masked."""
     data = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0"  # 40 characters, mixed case and digits
-    text = f"assert '{data}' == '{SECRET}' and token {SESSION_TOKEN}, Authorization: {AUTH}"
+    labelled = "{'secret': 'my-own-test-data', 'aws_session_token': 'fixture-token'} secret_key=plain"
+    text = f"assert '{data}' == '{SECRET}' and token {SESSION_TOKEN}, Authorization: {AUTH}\n{labelled}"
     out = redact(text, [SECRET], guess=False)
     assert data in out and SECRET not in out and SIGNATURE not in out
     assert SESSION_TOKEN in out  # unlabelled and not known: left alone without guessing
+    assert labelled in out  # labelled, but not this run's: the test's own data stays readable
+    assert redact(f"X-Amz-Security-Token: {SESSION_TOKEN}", guess=False) == "X-Amz-Security-Token: [REDACTED]"
     guessed = redact(text, guess=True)
     assert data not in guessed and SECRET not in guessed and SESSION_TOKEN not in guessed
+    assert "my-own-test-data" not in guessed and "fixture-token" not in guessed and "plain" not in guessed
