@@ -1,11 +1,16 @@
 """``--preflight``: before any test, prove that the target accepts one signed request, or say why not.
 
 For each remote target, in order: a TLS handshake (with the client certificate, when one is set),
-then one signed request (gRPC: ``grpc.health.v1.Health/Check``; HTTP: ``GET /``). A failure names
-the step that failed: **TLS** (the handshake's own error), the **signature** (``UNAUTHENTICATED``, HTTP
-401, or a 403 saying ``InvalidSignatureException``/``SignatureDoesNotMatch``...) or the
-**authorisation** (``PERMISSION_DENIED``, a 403 with ``AccessDeniedException`` or any other 403). Any
-other answer (a 404, ``UNIMPLEMENTED``) means the request got through the front door.
+then one signed request (gRPC: ``grpc.health.v1.Health/Check``; HTTP: ``GET`` of ``--preflight-path``,
+``/`` by default). A failure names the step that failed: **TLS** (the handshake's own error), the
+**signature** (``UNAUTHENTICATED``, HTTP 401, or a 403 saying ``InvalidSignatureException``/
+``SignatureDoesNotMatch``...) or the **authorisation** (``PERMISSION_DENIED``, a 403 with
+``AccessDeniedException`` or any other 403). Any other answer (a 404, ``UNIMPLEMENTED``, a 5xx from the
+service behind the door) means the request got through the front door.
+
+One answer is neither: API Gateway (REST) answers a *signed* request to a path that no method serves
+with 403 ``MissingAuthenticationTokenException``, as if it were unsigned. The **route** is named then,
+with ``--preflight-path`` as the fix.
 """
 
 from __future__ import annotations
@@ -97,12 +102,17 @@ def tls_problem(
     return None
 
 
-def classify_http(status: int, error_type: str, body: str) -> str | None:
-    """The failed step of an HTTP answer (``signature``/``authorisation``), or None when it got through."""
+def classify_http(status: int, error_type: str, body: str, *, signed: bool = True) -> str | None:
+    """The failed step of an HTTP answer (``signature``/``authorisation``/``route``), or None when it got
+    through. ``signed``: the request carried a signature (a "missing token" answer then means the route)."""
     if status not in (401, 403):
         return None
     text = f"{error_type} {body}"
-    if status == 401 or any(code in text for code in SIGNATURE_ERRORS):
+    missing = "MissingAuthenticationToken" in text or "Missing Authentication Token" in text
+    others = [code for code in SIGNATURE_ERRORS if not code.startswith("MissingAuthenticationToken")]
+    if signed and status == 403 and missing and not any(code in text for code in others):
+        return "route"
+    if status == 401 or missing or any(code in text for code in SIGNATURE_ERRORS):
         return "signature"
     return "authorisation"
 
@@ -120,16 +130,22 @@ def _http(s: Settings, signer: Any, redact: Callable[[str], str]) -> str | None:
     configure_session(session, s, remote=True)
     try:
         with session:
-            response = session.get("/")
+            response = session.get(s.preflight_path)
     except requests.exceptions.SSLError as exc:
         return f"TLS: {redact(str(exc))[:300]}"
     except requests.RequestException as exc:
         return f"the signed request failed ({type(exc).__name__}: {redact(str(exc))[:300]})"
     error_type = response.headers.get("x-amzn-ErrorType", "")
-    step = classify_http(response.status_code, error_type, response.text[:2000])
+    step = classify_http(response.status_code, error_type, response.text[:2000], signed=signer is not None)
     if step is None:
         return None
     shown = redact(f"{error_type} {response.text[:300]}".strip())
+    if step == "route":
+        return (
+            f"route not found: HTTP {response.status_code} {shown} to a signed GET {s.preflight_path}: "
+            "API Gateway answers so when no method serves the path, whatever the signature; "
+            "give --preflight-path a path the API serves, e.g. --preflight-path /health"
+        )
     fix = _SIGNATURE_FIX if step == "signature" else _AUTHORISATION_FIX
     return f"{step} rejected: HTTP {response.status_code} {shown}; {fix}"
 

@@ -161,6 +161,17 @@ def parse_name(value: str) -> str:
     return value
 
 
+def parse_url_path(value: str) -> str:
+    """An absolute URL path, with a query if need be (``/health``, ``/v1/ping?deep=1``)."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/"):
+        raise SettingError("is not a path: give one starting with /, without scheme or host")
+    if any(c.isspace() for c in value) or parts.fragment:
+        raise SettingError("holds a space or a #fragment; give a path as it goes on the wire")
+    return value
+
+
 def parse_file(value: str) -> str:
     """An existing readable file."""
     if not os.path.isfile(value):
@@ -380,6 +391,15 @@ OPTIONS: tuple[Option, ...] = (
         "authorisation failure",
     ),
     Option(
+        "preflight_path",
+        "the path --preflight's signed HTTP request GETs: one the API serves (API Gateway answers a "
+        "path without a method with 403 Missing Authentication Token)",
+        parse_url_path,
+        default="/",
+        metavar="PATH",
+        example="/health",
+    ),
+    Option(
         "aio_loop",
         "local mode: the event loop that serves async services: auto (uvloop when installed, as uvicorn "
         "chooses), asyncio or uvloop",
@@ -428,6 +448,7 @@ class Settings:
     header: tuple[tuple[str, str], ...] = ()
     run_id: str | None = None
     preflight: bool = False
+    preflight_path: str = "/"
     aio_loop: str = "auto"
     http_aio_transport: str = "httpx"
     target_sensitive: bool = False  # the selected target is marked sensitive = true

@@ -115,6 +115,10 @@ class _Echo(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         status, extra, body = getattr(self.server, "reply", (200, {}, b""))
+        routes = getattr(self.server, "routes", None)
+        if routes is not None and self.path not in routes:  # as API Gateway answers a path with no method
+            status, extra = 403, {"x-amzn-ErrorType": "MissingAuthenticationTokenException"}
+            body = b'{"message":"Missing Authentication Token"}'
         if status == 200:
             body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
         self.send_response(status)
@@ -133,13 +137,16 @@ class _Echo(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_server_factory() -> Iterator[Any]:
-    """``make(tls_context=None, reply=(status, headers, body))`` -> base URL; all stopped at the end."""
+    """``make(tls_context=None, reply=(status, headers, body), routes=None)`` -> base URL; all stopped at
+    the end. With ``routes`` (paths), any other path gets API Gateway's answer for a path with no method."""
     servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
 
-    def make(tls_context: ssl.SSLContext | None = None, reply: Any = None) -> str:
+    def make(tls_context: ssl.SSLContext | None = None, reply: Any = None, routes: Any = None) -> str:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
         if reply is not None:
             server.reply = reply  # type: ignore[attr-defined]
+        if routes is not None:
+            server.routes = set(routes)  # type: ignore[attr-defined]
         if tls_context is not None:
             server.socket = tls_context.wrap_socket(server.socket, server_side=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -124,21 +124,53 @@ def test_without_preflight_the_same_door_lets_the_run_start(
 
 
 @pytest.mark.parametrize(
-    ("status", "error_type", "body", "step"),
+    ("status", "error_type", "body", "signed", "step"),
     [
-        (200, "", "", None),
-        (404, "", "no route", None),
-        (401, "", "", "signature"),
-        (403, "InvalidSignatureException", "", "signature"),
-        (403, "", '{"message":"Missing Authentication Token"}', "authorisation"),
-        (403, "MissingAuthenticationTokenException", "", "signature"),
-        (403, "", '{"error": {"code": "UNAUTHENTICATED"}}', "signature"),
-        (403, "AccessDeniedException", "", "authorisation"),
-        (403, "", '{"message":"Forbidden"}', "authorisation"),
+        (200, "", "", True, None),
+        (404, "", "no route", True, None),
+        (502, "", "bad gateway", True, None),
+        (401, "", "", True, "signature"),
+        (403, "InvalidSignatureException", "", True, "signature"),
+        (403, "", '{"message":"Missing Authentication Token"}', False, "signature"),
+        (403, "MissingAuthenticationTokenException", "", False, "signature"),
+        (403, "", '{"message":"Missing Authentication Token"}', True, "route"),
+        (403, "MissingAuthenticationTokenException", "", True, "route"),
+        (403, "IncompleteSignatureException", "Missing Authentication Token", True, "signature"),
+        (403, "", '{"error": {"code": "UNAUTHENTICATED"}}', True, "signature"),
+        (403, "AccessDeniedException", "", True, "authorisation"),
+        (403, "", '{"message":"Forbidden"}', True, "authorisation"),
     ],
 )
-def test_http_answers_are_classified(status: int, error_type: str, body: str, step: str | None) -> None:
-    assert classify_http(status, error_type, body) == step
+def test_http_answers_are_classified(
+    status: int, error_type: str, body: str, signed: bool, step: str | None
+) -> None:
+    assert classify_http(status, error_type, body, signed=signed) == step
+
+
+def test_a_path_api_gateway_serves_no_method_on_is_named_as_the_route_with_the_fix(
+    pytester: pytest.Pytester, http_server_factory: Any, aws_env: Any
+) -> None:
+    http_url = http_server_factory(routes={"/health"})
+    pytester.makepyfile(test_ok=TRIVIAL)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--http-addr", http_url, "--preflight")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*--http-addr {http_url}: route not found: HTTP 403 *signed GET /:*--preflight-path*"]
+    )
+    passed = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--http-addr", http_url, "--preflight", "--preflight-path", "/health"
+    )
+    passed.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("path", ["health", "https://api.internal/health", "/a b", "/x#frag"])
+def test_a_preflight_path_that_is_not_a_path_is_refused(pytester: pytest.Pytester, path: str) -> None:
+    pytester.makepyfile(test_ok=TRIVIAL)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--http-addr", "http://127.0.0.1:9", "--preflight-path", path
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--preflight-path {path!r}*"])
 
 
 def test_preflight_runs_in_a_collect_only_run_so_invoke_checks_before_fanning_out(
