@@ -40,7 +40,7 @@ SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_
 
 # What a signed request carries: masked always. The other labels only hint at a secret: masked when guessing.
 _SIGNING_KEYS = r"authorization|proxy-authorization|x-amz-security-token|x-amz-signature|signature"
-_SECRET_LABELS = (
+_HINTING_LABELS = (
     r"x-amz-content-sha256-secret|aws_secret_access_key|secret_access_key|secretaccesskey|aws_session_token"
     r"|session_token|sessiontoken|security_token|securitytoken|secret_key|secretkey|secret"
 )
@@ -65,7 +65,7 @@ def _labelled(keys: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[s
 
 
 _STRICT = _labelled(_SIGNING_KEYS)
-_GUESSING = _labelled(f"{_SIGNING_KEYS}|{_SECRET_LABELS}")
+_GUESSING = _labelled(f"{_SIGNING_KEYS}|{_HINTING_LABELS}")
 _SIGV4_VALUE = re.compile(r"AWS4-HMAC-SHA256\s+Credential=[^\s'\",]*(?:,\s*\w+=[^\s'\",]*)*")
 _SIGNATURE = re.compile(r"(?i)(?P<head>\b(?:x-amz-)?signature=)[0-9a-f]{16,}")
 # STS session tokens start with base64 of a fixed header: IQoJb3JpZ2lu, FwoGZXIvYXdz, AQoDYXdz, ...
