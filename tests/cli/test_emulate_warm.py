@@ -292,7 +292,8 @@ def test_ctrl_c_during_an_emulated_fan_out_leaves_no_runtime_running(
     )
     try:
         wait_for(lambda: len(started_pids(pid_dir)) >= 3, 60, "three runtimes to start")
-        time.sleep(1.0)  # the shards have taken their events and sleep
+        # Each shard's handler marks its runtime busy before it sleeps: all three have taken their events.
+        wait_for(lambda: len(list(pid_dir.glob("*.busy"))) >= 3, 60, "three shards to be running")
         pids = started_pids(pid_dir)
         assert all(running(pid) for pid in pids)
         interrupted = time.monotonic()

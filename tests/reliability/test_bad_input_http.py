@@ -460,9 +460,13 @@ def test_a_client_resetting_its_connection_prints_no_traceback(
         sock = socket.create_connection((host, int(port)), timeout=10)
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert sock.recv(1000).startswith(b"HTTP/1.1 200")
+        assert server.open_connections == 1  # its handler waits for the next keep-alive request
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
         sock.close()
-        time.sleep(0.3)  # the server's keep-alive read sees the reset
+        limit = time.monotonic() + 10
+        while server.open_connections:  # the handler's read has seen the reset, and the handler ended
+            assert time.monotonic() < limit, "the server's handler never saw the reset"
+            time.sleep(0.01)
     finally:
         server.stop()
     out, err = capfd.readouterr()

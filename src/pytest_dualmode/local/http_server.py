@@ -437,6 +437,11 @@ class _Server(ThreadingHTTPServer):
             else:
                 self._conns.pop(conn, None)
 
+    def open_connections(self) -> int:
+        """How many client connections a handler is serving now."""
+        with self._lock:
+            return len(self._conns)
+
     def close_all(self, timeout: float) -> None:
         """Shut down every open connection and wait (bounded) for its handler thread to end."""
         with self._lock:
@@ -501,6 +506,11 @@ class WsgiServer:
     def errors(self) -> list[BaseException]:
         """Exceptions the app raised while serving."""
         return self._server.errors
+
+    @property
+    def open_connections(self) -> int:
+        """How many client connections are being served now (a closed one counts until its handler ends)."""
+        return self._server.open_connections()
 
     def start(self, ready_timeout: float = 5.0) -> WsgiServer:
         """Start serving and wait (bounded) until the port accepts a connection."""
