@@ -3,7 +3,8 @@
 Serves the gRPC API and the HTTP JSON API, prints one JSON line with the bound addresses once both
 answer (``{"grpc": "127.0.0.1:PORT", "http": "http://127.0.0.1:PORT"}``), and on SIGTERM or SIGINT
 stops accepting, finishes running calls (bounded) and exits 0. ``--sigv4-credentials FILE`` puts a
-SigV4 front door (pytest-dualmode's verifier) in front of both APIs.
+SigV4 front door (pytest-dualmode's verifier) in front of both APIs. ``--no-create-table`` leaves the
+table to its template (``tables.yaml``) instead of creating it when missing.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--host", default="127.0.0.1", help="address to bind both servers to (default 127.0.0.1)"
     )
     parser.add_argument("--table", default="suppressions", help="DynamoDB table name, created when missing")
+    parser.add_argument(
+        "--no-create-table",
+        dest="create_table",
+        action="store_false",
+        help="do not create the table (nor wait for it): it comes from tables.yaml, the service's template",
+    )
     parser.add_argument(
         "--table-timeout",
         type=_seconds,
@@ -169,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             service = SuppressionService(
                 dynamodb_client(args.dynamodb_endpoint, args.region),
                 table=args.table,
+                create_table=args.create_table,
                 table_timeout=args.table_timeout,
             )
         except Exception as exc:  # any failure here is the database's: say which one, no traceback

@@ -16,8 +16,12 @@ class SuppressionService:
     """The suppression-list service, over DynamoDB, with a gRPC and an HTTP JSON API.
 
     ``dynamodb_client`` is a boto3 DynamoDB client; the table ``table`` is created when missing and
-    waited for (at most ``table_timeout`` seconds) until it is ACTIVE. Serve it with
-    :meth:`register_grpc` (the servicer and the standard health service) and :attr:`wsgi_app`.
+    waited for (at most ``table_timeout`` seconds) until it is ACTIVE. With ``create_table=False`` the
+    service neither creates nor waits for it (no DynamoDB request at all): the table is declared
+    elsewhere, by its CloudFormation template (``example_service/tables.yaml``, which staging's stack
+    deploys and ``--dynamodb-tables`` creates in tests), and must exist before the first request.
+    Serve it with :meth:`register_grpc` (the servicer and the standard health service) and
+    :attr:`wsgi_app`.
 
     The operation methods (:meth:`add`, :meth:`get`, ...) validate their arguments and raise
     :class:`~example_service.errors.ServiceError` subclasses; both APIs are thin layers over them.

@@ -185,6 +185,20 @@ def test_an_unreachable_dynamodb_exits_1_naming_it(standalone: Any) -> None:
     assert service.rest_of_stdout() == []
 
 
+def test_no_create_table_leaves_the_table_to_its_template(standalone: Any, dynamodb_client: Any) -> None:
+    # It sends DynamoDB nothing at start: ready even with nothing listening on the endpoint...
+    unreachable = standalone("--no-create-table", endpoint=f"http://127.0.0.1:{_free_port()}")
+    assert set(unreachable.ready()) == {"grpc", "http"}
+    assert unreachable.stop(signal.SIGTERM) == 0
+    # ...and on a DynamoDB without its table it creates none (the default would: see the tests above).
+    on_moto = standalone("--no-create-table", "--table", "no-create-tests")
+    on_moto.ready()
+    assert on_moto.stop(signal.SIGTERM) == 0
+    assert "Traceback" not in on_moto.stderr()
+    with pytest.raises(dynamodb_client.exceptions.ResourceNotFoundException):
+        dynamodb_client.describe_table(TableName="no-create-tests")
+
+
 def test_sigterm_while_it_waits_for_dynamodb_exits_0_at_once(standalone: Any) -> None:
     """A DynamoDB that accepts the connection and never answers holds the start; SIGTERM ends it cleanly
     (not as "DynamoDB is not usable", which an ``except Exception`` around the start would make of it)."""

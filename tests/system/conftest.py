@@ -23,12 +23,16 @@ def dualmode_service(request: pytest.FixtureRequest) -> LocalService | ProcessSe
 
     With ``EXAMPLE_SERVICE_SHAPE=process`` it runs as its own process instead (``python -m
     example_service``, ready when it prints its JSON line), the way a service in any language would.
+
+    Either way the service creates no table: ``dualmode_dynamodb_tables`` (the ini) creates it from the
+    service's template, ``src/example_service/tables.yaml``, as staging's stack does, so the tests run on
+    the table staging has, not on the service's own fallback.
     """
     if os.environ.get("EXAMPLE_SERVICE_SHAPE") == "process":
         return ProcessService(
             command=[
                 *(sys.executable, "-m", "example_service", "--dynamodb-endpoint", "{dynamodb_endpoint}"),
-                *("--grpc-port", "{grpc_port}", "--http-port", "{http_port}"),
+                *("--grpc-port", "{grpc_port}", "--http-port", "{http_port}", "--no-create-table"),
             ],
             ready="json",
         )
@@ -36,7 +40,7 @@ def dualmode_service(request: pytest.FixtureRequest) -> LocalService | ProcessSe
 
     dynamodb = request.getfixturevalue("dynamodb")
 
-    svc = SuppressionService(dynamodb, table="suppressions")
+    svc = SuppressionService(dynamodb, table="suppressions", create_table=False)
     return LocalService(grpc=svc.register_grpc, http=svc.wsgi_app)
 
 

@@ -13,12 +13,17 @@ pytestmark = pytest.mark.local_only
 TABLE = "suppressions"
 
 
-def test_the_table_comes_from_the_services_template(dynamodb: Any, dualmode_settings: Any) -> None:
+def test_the_table_comes_from_the_services_template(
+    dynamodb: Any, dualmode_settings: Any, stub: Any, account: str
+) -> None:
     # --dynamodb-tables (set in the ini) created it when the local DynamoDB started, as staging's stack does.
     assert any(path.endswith("example_service/tables.yaml") for path in dualmode_settings.dynamodb_tables)
-    assert dynamodb.describe_table(TableName=TABLE)["Table"]["BillingModeSummary"]["BillingMode"] == (
-        "PAY_PER_REQUEST"
-    )
+    stub.Add(pb.AddRequest(account_id=account, email="t@example.com"))  # the service is up, on that table
+    table = dynamodb.describe_table(TableName=TABLE)["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    # Only the template declares a stream: the table the service creates when it finds none has no
+    # stream, so this fails if the service (not the template) made it.
+    assert table.get("StreamSpecification") == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 
 def test_the_table_has_the_documented_keys(dynamodb: Any, stub: Any, account: str) -> None:
