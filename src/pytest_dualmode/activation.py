@@ -155,10 +155,9 @@ def activate(config: pytest.Config, reason: str) -> None:
     state.reason = reason
     settings = config.stash[SETTINGS_KEY]
     if settings.header:  # --header values that are credentials (an API key) are this run's secrets too
-        from pytest_dualmode.fronted import secret_header_values
-        from pytest_dualmode.redaction import run_secrets
+        from pytest_dualmode.redaction import header_secrets, run_secrets
 
-        run_secrets(config).add(*secret_header_values(settings))
+        run_secrets(config).add(*header_secrets(settings.header))
     if not settings.is_remote:
         _force_local_env(state, settings)
 

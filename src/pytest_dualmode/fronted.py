@@ -7,17 +7,12 @@ Shared by the ``grpc_channel``, ``http``, ``grpc_aio_channel`` and ``http_aio`` 
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from pytest_dualmode.settings import Settings
 
 if TYPE_CHECKING:
     from pytest_dualmode.target import Target
-
-# Header names whose values are credentials, and values that look like keys whatever their name.
-_SECRET_NAME = re.compile(r"key|token|secret|auth|session|signature|password|cookie|credential", re.I)
-_KEY_LIKE = re.compile(r"[A-Za-z0-9+/=_.-]{16,}")
 
 
 def tls_and_headers(s: Settings, *, remote: bool) -> dict[str, Any]:
@@ -68,8 +63,3 @@ def ssl_context(s: Settings, *, remote: bool) -> Any:
     if s.tls_client_cert and s.tls_client_key:
         context.load_cert_chain(s.tls_client_cert, s.tls_client_key)
     return context
-
-
-def secret_header_values(s: Settings) -> list[str]:
-    """The ``--header`` values to mask in output: those of credential-like names, and key-like values."""
-    return [v for name, v in s.header if v and (_SECRET_NAME.search(name) or _KEY_LIKE.fullmatch(v))]

@@ -111,6 +111,17 @@ def environment_secrets(environ: Mapping[str, str]) -> list[str]:
     return [v for v in (environ.get(name, "") for name in SECRET_VARIABLES) if len(v) >= 8]
 
 
+# --header names whose values are credentials, and values that look like keys whatever their name.
+_CREDENTIAL_NAME = re.compile(r"key|token|secret|auth|session|signature|password|cookie|credential", re.I)
+_KEY_LIKE = re.compile(r"[A-Za-z0-9+/=_.-]{16,}")
+
+
+def header_secrets(headers: Iterable[tuple[str, str]]) -> list[str]:
+    """The values of ``headers`` (``--header`` pairs) to mask: those of credential-like names (an API
+    key), and key-like values whatever their name."""
+    return [v for name, v in headers if v and (_CREDENTIAL_NAME.search(name) or _KEY_LIKE.fullmatch(v))]
+
+
 def redact_local(text: str) -> str:
     """``text`` redacted (guessing too) with this process's own AWS secrets as known values."""
     return redact(text, environment_secrets(os.environ)) if text else text
