@@ -113,7 +113,7 @@ Resources:
 """
     sessions, counters = load([_write(tmp_path, "sam.yaml", text)], "us-east-1")
     assert sessions.create["BillingMode"] == "PAY_PER_REQUEST" and sessions.ttl_attribute == "ttl"
-    assert sessions.not_applied == ("Replicas[].PointInTimeRecoverySpecification",)
+    assert sessions.not_applied == ("Replicas[0].PointInTimeRecoverySpecification",)
     assert counters.name == "Counters" and counters.notes  # no TableName: the logical id, said in the header
     assert counters.create["AttributeDefinitions"] == [{"AttributeName": "counter", "AttributeType": "N"}]
     assert counters.create["BillingMode"] == "PROVISIONED"

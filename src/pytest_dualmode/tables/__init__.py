@@ -18,12 +18,16 @@ def load_file(path: str, region: str, shown: str | None = None) -> list[TableSpe
     """The tables declared in one file: Terraform when it ends in ``.tf``, else a CloudFormation template."""
     shown = shown or path
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:  # a byte order mark is not part of the text
             text = fh.read()
     except OSError as exc:
         raise TableError(f"{shown}: cannot be read ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise TableError(f"{shown}: is not UTF-8 text") from None
+    if not text.strip():
+        raise TableError(
+            f"{shown}: is empty; give a CloudFormation/SAM template or a Terraform file declaring the tables"
+        )
     if path.endswith(".tf"):
         from pytest_dualmode.tables.terraform import load_terraform, tables_in_terraform
 
