@@ -17,6 +17,11 @@ without uvloop) and on uvloop's (``auto`` with the ``speedups`` extra installed)
 httpx's own transport and, on the uvloop service, on aiohttp's too (``--http-aio-transport aiohttp``).
 
 Target (issue 14): the async path within 10% of the sync path (async/sync time per request <= 1.10).
+Three comparisons are printed: each async path against the sync service (clients and servers both
+async); the same async service reached by async and by sync clients (the client's own share); and, with
+no plugin code at all (plain grpc.server / grpc.aio.server, unsigned), grpc.aio against grpc's sync
+stack: what the library itself costs in one process, where every event of grpc.aio's one poller wakes
+each loop bound to it (the test's and the service's) and is handed between them.
 Variants run in rounds, their order rotated each round; a ratio is the median of the per-round
 ratios, and the best round of each variant is shown too. Bounded: stops measuring after --budget.
 """
@@ -24,12 +29,12 @@ ratios, and the best round of each variant is shown too. Bounded: stops measurin
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from benchlib import machine_line
@@ -41,7 +46,7 @@ from example_service.gen.suppression.v1 import suppression_pb2 as pb
 from example_service.gen.suppression.v1 import suppression_pb2_grpc as pb_grpc
 from pytest_dualmode.aio_clients import PerLoopTransport, async_http_client, make_aio_channel
 from pytest_dualmode.clients import BaseUrlSession, make_channel
-from pytest_dualmode.local.aio import AioGrpcServer, AsgiServer, BackgroundLoop
+from pytest_dualmode.local.aio import AioGrpcServer, AsgiServer, BackgroundLoop, new_event_loop
 from pytest_dualmode.local.grpc_server import GrpcServer
 from pytest_dualmode.local.http_server import WsgiServer
 from pytest_dualmode.local.stack import LocalStack
@@ -86,11 +91,16 @@ def sync_http(url: str, signer: Signer) -> tuple[Timer, Callable[[], None]]:
 
 
 def async_timers(
-    grpc_address: str, http_url: str, signer: Signer, transport_kind: str = "httpx"
+    grpc_address: str,
+    http_url: str,
+    signer: Signer,
+    transport_kind: str = "httpx",
+    test_loop: str = "asyncio",
 ) -> tuple[Timer, Timer, Callable[[], None]]:
-    """The async clients, each round run on one asyncio event loop of this thread (as an async test
-    does by default), ``http_aio``'s on ``transport_kind``."""
-    loop = asyncio.new_event_loop()
+    """The async clients, each round run on one event loop of this thread, as an async test runs: an
+    asyncio loop (pytest-asyncio's and anyio's default) or a uvloop one (``test_loop``), ``http_aio``'s
+    on ``transport_kind``."""
+    loop = new_event_loop(test_loop)
     channel = make_aio_channel(grpc_address, tls=False, signer=signer, timeout=30, proxy=False)
     stub = pb_grpc.SuppressionServiceStub(channel)
     transport = PerLoopTransport(transport_kind, trust_env=False)
@@ -120,6 +130,75 @@ def async_timers(
         lambda n: loop.run_until_complete(http_calls(n)),
         close,
     )
+
+
+def bare_grpc(svc: SuppressionService, loop: BackgroundLoop) -> tuple[dict[str, Timer], Callable[[], None]]:
+    """grpc.aio's own cost, with no plugin code at all: plain ``grpc.server`` and ``grpc.aio.server``
+    (the latter on ``loop``) with the same servicers and no interceptors, and plain channels, unsigned.
+    The async client runs on an asyncio loop and on a uvloop one, in this thread, as an async test."""
+    import grpc
+    import grpc.aio
+
+    request = pb.GetRequest(account_id=ACCOUNT, email=EMAIL)
+    sync_server = grpc.server(ThreadPoolExecutor(max_workers=8))
+    svc.register_grpc(sync_server)
+    sync_port = sync_server.add_insecure_port("127.0.0.1:0")
+    sync_server.start()
+    sync_channel = grpc.insecure_channel(f"127.0.0.1:{sync_port}")
+    sync_stub = pb_grpc.SuppressionServiceStub(sync_channel)
+
+    async def start_aio() -> tuple[Any, int]:
+        server = grpc.aio.server()
+        await register_grpc_aio(svc)(server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        return server, port
+
+    aio_server, aio_port = loop.run(start_aio(), timeout=30, what="starting the bare grpc.aio server")
+
+    def sync_calls(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            sync_stub.Get(request)
+        return time.perf_counter() - start
+
+    timers: dict[str, Timer] = {"grpc bare sync": sync_calls}
+    test_loops: list[Any] = []
+    channels: list[tuple[Any, Any]] = []
+    for test_loop in ("asyncio", "uvloop"):
+        client_loop = new_event_loop(test_loop)
+        test_loops.append(client_loop)
+
+        async def open_stub() -> tuple[Any, Any]:
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{aio_port}")
+            return channel, pb_grpc.SuppressionServiceStub(channel)
+
+        channel, stub = client_loop.run_until_complete(open_stub())
+        channels.append((client_loop, channel))
+
+        async def aio_calls(n: int, stub: Any = stub) -> float:
+            start = time.perf_counter()
+            for _ in range(n):
+                await stub.Get(request)
+            return time.perf_counter() - start
+
+        timers[f"grpc bare async/uvloop{_test_loop_suffix(test_loop)}"] = (
+            lambda n, run=client_loop.run_until_complete, calls=aio_calls: run(calls(n))
+        )
+
+    def close() -> None:
+        for client_loop, channel in channels:
+            client_loop.run_until_complete(channel.close())
+            client_loop.close()
+        sync_channel.close()
+        sync_server.stop(None)
+        loop.run(aio_server.stop(None), timeout=10, what="stopping the bare grpc.aio server")
+
+    return timers, close
+
+
+def _test_loop_suffix(test_loop: str) -> str:
+    return "" if test_loop == "asyncio" else ", test loop uvloop"
 
 
 def measure(timers: dict[str, Timer], count: int, deadline: float) -> tuple[Rounds, Rounds]:
@@ -190,12 +269,26 @@ def main() -> None:
         for name, (run, close) in clients.items():
             timers[name] = run
             closers.append(close)
-        for kind, transport_kind in (("asyncio", "httpx"), ("uvloop", "httpx"), ("uvloop", "aiohttp")):
-            grpc_async, http_async, close_async = async_timers(*targets[kind], signer, transport_kind)
+        variants = [
+            ("asyncio", "httpx", "asyncio"),
+            ("uvloop", "httpx", "asyncio"),
+            ("uvloop", "aiohttp", "asyncio"),
+        ]
+        variants += [("uvloop", "httpx", "uvloop"), ("uvloop", "aiohttp", "uvloop")]
+        for kind, transport_kind, test_loop in variants:
+            grpc_async, http_async, close_async = async_timers(
+                *targets[kind], signer, transport_kind, test_loop
+            )
             closers.append(close_async)
+            suffix = _test_loop_suffix(test_loop)
             if transport_kind == "httpx":
-                timers[f"grpc async/{kind}"] = grpc_async
-            timers[f"http async/{kind}" + ("+aiohttp" if transport_kind == "aiohttp" else "")] = http_async
+                timers[f"grpc async/{kind}{suffix}"] = grpc_async
+            timers[f"http async/{kind}{'+aiohttp' if transport_kind == 'aiohttp' else ''}{suffix}"] = (
+                http_async
+            )
+        bare_timers, close_bare = bare_grpc(svc, loops["uvloop"])
+        closers.append(close_bare)
+        timers.update(bare_timers)
 
         wall, cpu = measure(timers, args.count, time.perf_counter() + args.budget)
     finally:
@@ -213,24 +306,37 @@ def main() -> None:
         f"{args.count} sequential requests x {rounds} rounds; ratio = median of per-round ratios; "
         "CPU = this process's, clients and servers together)"
     )
-    print("  (async/KIND: the service on that loop, --aio-loop; +aiohttp: --http-aio-transport aiohttp)")
-    for transport in ("grpc", "http"):
-        base = f"{transport} sync"
+    print("  (async/KIND: the service on that loop, --aio-loop; +aiohttp: --http-aio-transport aiohttp;")
+    print(
+        "   test loop uvloop: the async test's own loop is uvloop's, as a pytest_asyncio_loop_factories hook"
+    )
+    print("   or anyio's use_uvloop gives; grpc bare: no plugin code at all, unsigned, no interceptors)")
+    for base in ("grpc sync", "http sync", "grpc bare sync"):
         print(
-            f"  {base:<30} CPU {statistics.median(cpu[base]):5.0f} us/request"
+            f"  {base:<45} CPU {statistics.median(cpu[base]):5.0f} us/request"
             f"   wall {statistics.median(wall[base]):5.0f} us (best {min(wall[base]):.0f})"
         )
-        for name in [n for n in timers if n.startswith(transport + " ") and n != base]:
+        prefix = base.removesuffix("sync")
+        for name in [n for n in timers if n.startswith(prefix) and n != base]:
+            if base != "grpc bare sync" and name.startswith("grpc bare"):
+                continue
             r_cpu, r_wall = ratio(cpu, name, base), ratio(wall, name, base)
-            target = " async/" in name or name.startswith(transport + " async/")
-            verdict = (
-                ("within 10%" if r_cpu <= 1.10 else "MISSES the 10% target") if target else "for reference"
-            )
+            if base == "grpc bare sync":
+                verdict = "grpc.aio's own cost, for reference"
+            elif " async/" in name and "sync->" not in name:
+                verdict = "within 10%" if r_cpu <= 1.10 else "MISSES the 10% target"
+            else:
+                verdict = "for reference"
             c, w, best = statistics.median(cpu[name]), statistics.median(wall[name]), min(wall[name])
             print(
-                f"  {name:<30} CPU {c:5.0f} us/request ratio {r_cpu:.2f} ({verdict})"
+                f"  {name:<45} CPU {c:5.0f} us/request ratio {r_cpu:.2f} ({verdict})"
                 f"   wall {w:5.0f} us (best {best:.0f}) ratio {r_wall:.2f}"
             )
+    print("  on the same async service: async clients / sync clients (the client's own share, CPU)")
+    for name in [n for n in timers if " async/" in n and " bare " not in n]:
+        transport, kind = name.split(" ", 1)[0], name.split("/", 1)[1].split("+")[0].split(",")[0]
+        base = f"{transport} sync->async/{kind}"
+        print(f"  {name:<45} / {base:<26} {ratio(cpu, name, base):.2f}")
     print(machine_line(load_at_start))
     sys.stdout.flush()
 

@@ -69,6 +69,48 @@ def test_aio_example_service_under_anyio(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=5)
 
 
+UVLOOP_TEST_LOOP = """
+
+def pytest_asyncio_loop_factories(config, item):
+    import uvloop
+
+    return {"uvloop": uvloop.new_event_loop}  # every async test on uvloop (pytest-asyncio 1.4+)
+"""
+ANYIO_UVLOOP = """
+
+@pytest.fixture(scope="module")
+def anyio_backend():
+    return ("asyncio", {"use_uvloop": True})
+"""
+# Which loop the async test itself runs on: uvloop's, as its conftest asks.
+TEST_LOOP_IS_UVLOOP = """
+
+async def test_the_test_loop_is_uvloop():
+    import asyncio
+
+    assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+"""
+
+
+@pytest.mark.parametrize("runner", ["pytest-asyncio", "anyio"])
+def test_async_tests_on_a_uvloop_loop_of_their_own(pytester: pytest.Pytester, runner: str) -> None:
+    """The README's speed-up for the test side: async tests on a uvloop loop of their own, signed as ever."""
+    if runner == "pytest-asyncio":
+        pytester.makeconftest(ASYNC_SERVICE_CONFTEST + UVLOOP_TEST_LOOP)
+        _ini(pytester, "asyncio_mode = auto")
+        tests, args = service_tests("") + TEST_LOOP_IS_UVLOOP, ("-p", "asyncio")
+    else:
+        pytester.makeconftest(ASYNC_SERVICE_CONFTEST + ANYIO_UVLOOP)
+        mark = "@pytest.mark.anyio"
+        tests = service_tests(mark) + TEST_LOOP_IS_UVLOOP.replace("\nasync def", f"\n{mark}\nasync def")
+        args = ("-p", "no:asyncio", "-p", "anyio")
+    pytester.makepyfile(test_suppressions=tests)
+    result = pytester.runpytest_subprocess(
+        *BASE, *args, "-W", "error::pytest.PytestUnraisableExceptionWarning"
+    )
+    result.assert_outcomes(passed=6)
+
+
 def test_aio_clients_against_the_sync_service(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(SYNC_SERVICE_CONFTEST)
     _ini(pytester, "asyncio_mode = strict")
