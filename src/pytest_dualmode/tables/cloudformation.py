@@ -96,7 +96,7 @@ class _Resolver(Checks):
         self.parameters, self.region = parameters, region
         self.resource, self.source = resource, source
 
-    def undeclared(self) -> str:
+    def declared_parameters(self) -> str:
         """The declared parameters, so that a misspelt name is plain to see."""
         if not self.parameters:
             return "the template declares no Parameters"
@@ -121,7 +121,7 @@ class _Resolver(Checks):
         param = self.parameters.get(name)
         if param is None:
             raise self.refuse(
-                path, f"{what} names a resource or an undeclared parameter ({self.undeclared()})"
+                path, f"{what} names a resource or an undeclared parameter ({self.declared_parameters()})"
             )
         if not isinstance(param, Mapping) or param.get("Default") is None:
             raise self.refuse(path, f"{what}: the parameter has no Default")
